@@ -1,0 +1,325 @@
+#!/usr/bin/env bash
+#
+# build.sh: the one entry point for ngx_http_invites_module.
+#
+#   ./build.sh            build build/ngx_http_invites_module.so
+#   ./build.sh run        install what is missing, build, start PostgreSQL
+#                         and nginx on 127.0.0.1:8080; Ctrl-C stops both
+#   ./build.sh stop       stop what "run" started (from another terminal)
+#   ./build.sh test [..]  build and run the test suite (prove -r t/, or
+#                         the .t files given)
+#
+# NGINX_SRC=<dir> builds against another nginx source tree instead of the
+# one Debian's nginx-dev ships in /usr/share/nginx/src.
+
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+BUILD="$ROOT/build"
+RUN="$ROOT/.run"
+NGINX_SRC=${NGINX_SRC:-/usr/share/nginx/src}
+NGINX_BIN=${NGINX_BIN:-/usr/sbin/nginx}
+RUN_PG_PORT=${INVITES_PG_PORT:-5433}
+RUN_HTTP_PORT=${INVITES_HTTP_PORT:-8080}
+
+PACKAGES=(
+    gcc make libc6-dev procps
+    nginx nginx-dev libyajl-dev libpq-dev
+    postgresql postgresql-client
+    libtest-base-perl libtest-deep-perl libtest-longstring-perl
+    libdbd-pg-perl curl
+)
+
+log() { printf '%s\n' "build.sh: $*" >&2; }
+die() { log "$*"; exit 1; }
+
+
+install_deps() {
+    local missing=() p
+
+    for p in "${PACKAGES[@]}"; do
+        if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null \
+                | grep -q 'install ok installed'; then
+            missing+=("$p")
+        fi
+    done
+
+    [ "${#missing[@]}" -eq 0 ] && return 0
+
+    if [ "$(id -u)" -ne 0 ]; then
+        die "missing packages: ${missing[*]}; run as root or:" \
+            "apt-get install ${missing[*]}"
+    fi
+
+    log "installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+
+    # Debian starts the packaged services; this project runs its own
+    if command -v service >/dev/null; then
+        service nginx stop >/dev/null 2>&1 || true
+    fi
+}
+
+
+# configure once per source tree and config change, then "make modules"
+build() {
+    local src="$BUILD/nginx" stamp flags=()
+
+    mkdir -p "$BUILD"
+    [ -f "$NGINX_SRC/auto/configure" ] || [ -f "$NGINX_SRC/configure" ] \
+        || die "no nginx source tree at $NGINX_SRC (install nginx-dev)"
+
+    stamp="$NGINX_SRC $(sha1sum "$ROOT/config" | cut -d' ' -f1)"
+
+    if [ ! -f "$src/objs/Makefile" ] \
+        || [ "$(cat "$BUILD/.configured" 2>/dev/null)" != "$stamp" ]; then
+        rm -rf "$src"
+        cp -a "$NGINX_SRC/." "$src/"
+
+        if [ -f "$src/conf_flags" ]; then
+            # the flags Debian's nginx was configured with
+            # shellcheck disable=SC1091
+            . "$src/conf_flags"
+            flags=("${NGX_CONF_FLAGS[@]}")
+        else
+            flags=(--with-compat)
+        fi
+
+        log "configuring against $NGINX_SRC"
+        if ! (cd "$src" && ./configure "${flags[@]}" \
+                --add-dynamic-module="$ROOT" >"$BUILD/configure.log" 2>&1)
+        then
+            tail -20 "$BUILD/configure.log" >&2
+            die "configure failed, see $BUILD/configure.log"
+        fi
+
+        printf '%s' "$stamp" >"$BUILD/.configured"
+    fi
+
+    make -s -C "$src" -f objs/Makefile modules >"$BUILD/make.log" 2>&1 || {
+        cat "$BUILD/make.log" >&2
+        die "the module did not compile"
+    }
+
+    if grep -q 'warning:' "$BUILD/make.log"; then
+        cat "$BUILD/make.log" >&2
+        die "the compiler warned"
+    fi
+
+    cp "$src/objs/ngx_http_invites_module.so" "$BUILD/"
+    log "built $BUILD/ngx_http_invites_module.so"
+}
+
+
+pg_bindir() {
+    local d
+    d=$(pg_config --bindir 2>/dev/null || true)
+    [ -x "$d/initdb" ] && { echo "$d"; return; }
+    d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+    [ -x "$d/initdb" ] || die "PostgreSQL server binaries not found"
+    echo "$d"
+}
+
+
+# runs a command as the PostgreSQL user: postgres when we are root
+as_pg() {
+    if [ "$(id -u)" -eq 0 ]; then
+        (cd / && runuser -u postgres -- "$@")
+    else
+        "$@"
+    fi
+}
+
+
+# pg_init DIR: a new cluster in DIR/data, owned by the PostgreSQL user
+pg_init() {
+    local dir=$1 bin
+    bin=$(pg_bindir)
+
+    mkdir -p "$dir"
+    [ "$(id -u)" -eq 0 ] && chown postgres:postgres "$dir"
+
+    as_pg "$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 \
+        --locale=C.UTF-8 --no-sync >"$dir/initdb.log" 2>&1 \
+        || { cat "$dir/initdb.log" >&2; die "initdb failed"; }
+}
+
+
+# pg_start DIR PORT
+pg_start() {
+    local dir=$1 port=$2 bin
+    bin=$(pg_bindir)
+
+    as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
+        -o "-c listen_addresses=127.0.0.1 -p $port -k $dir" start >/dev/null \
+        || { tail -20 "$dir/server.log" >&2; die "PostgreSQL did not start"; }
+}
+
+
+pg_stop() {
+    local dir=$1 bin
+    bin=$(pg_bindir)
+
+    if [ -f "$dir/data/postmaster.pid" ]; then
+        as_pg "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 \
+            || true
+    fi
+}
+
+
+# pg_schema DIR PORT: the invites role and database, then sql/ in order
+pg_schema() {
+    local dir=$1 port=$2 f
+
+    psql -qX -h "$dir" -p "$port" -U postgres -d postgres \
+        -v ON_ERROR_STOP=1 >/dev/null <<'EOF'
+SELECT 'CREATE ROLE invites LOGIN'
+ WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'invites')
+\gexec
+SELECT 'CREATE DATABASE invites OWNER invites'
+ WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'invites')
+\gexec
+EOF
+
+    for f in "$ROOT"/sql/*.sql; do
+        [ -e "$f" ] || continue
+        psql -qX -h "$dir" -p "$port" -U invites -d invites \
+            -v ON_ERROR_STOP=1 -f "$f" >/dev/null
+    done
+}
+
+
+# the run directory must be reachable by the postgres user
+run_dir() {
+    if [ "$(id -u)" -eq 0 ] \
+        && ! runuser -u postgres -- test -x "$RUN" 2>/dev/null; then
+        chmod o+x "$RUN"
+        runuser -u postgres -- test -x "$RUN" 2>/dev/null \
+            || die "the postgres user cannot reach $RUN;" \
+                   "clone the repository where other users can read it"
+    fi
+}
+
+
+run_conf() {
+    mkdir -p "$RUN/nginx/conf" "$RUN/nginx/logs" "$RUN/nginx/tmp"
+    cat >"$RUN/nginx/conf/nginx.conf" <<EOF
+load_module $BUILD/ngx_http_invites_module.so;
+
+daemon off;
+pid $RUN/nginx/nginx.pid;
+error_log $RUN/nginx/logs/error.log info;
+worker_processes 1;
+
+events {
+    worker_connections 1024;
+}
+
+http {
+    access_log $RUN/nginx/logs/access.log;
+    client_body_temp_path $RUN/nginx/tmp/body;
+    proxy_temp_path $RUN/nginx/tmp/proxy;
+    fastcgi_temp_path $RUN/nginx/tmp/fastcgi;
+    uwsgi_temp_path $RUN/nginx/tmp/uwsgi;
+    scgi_temp_path $RUN/nginx/tmp/scgi;
+
+    invites_db "host=127.0.0.1 port=$RUN_PG_PORT dbname=invites user=invites";
+
+    server {
+        listen 127.0.0.1:$RUN_HTTP_PORT;
+
+        location /invites/Invites/ {
+            invites_api;
+        }
+
+        location /v1/invites/ {
+            invites_api;
+        }
+    }
+}
+EOF
+}
+
+
+cmd_run() {
+    local nginx_pid
+
+    install_deps
+    build
+
+    mkdir -p "$RUN"
+    run_dir
+
+    [ -d "$RUN/pg/data" ] || pg_init "$RUN/pg"
+
+    trap 'cmd_stop' EXIT
+    trap 'exit 130' INT TERM
+
+    pg_start "$RUN/pg" "$RUN_PG_PORT"
+    pg_schema "$RUN/pg" "$RUN_PG_PORT"
+
+    run_conf
+    "$NGINX_BIN" -p "$RUN/nginx/" -c conf/nginx.conf -e logs/error.log -t \
+        -q || die "the generated nginx configuration is invalid"
+
+    "$NGINX_BIN" -p "$RUN/nginx/" -c conf/nginx.conf -e logs/error.log &
+    nginx_pid=$!
+
+    log "PostgreSQL on 127.0.0.1:$RUN_PG_PORT, nginx on" \
+        "http://127.0.0.1:$RUN_HTTP_PORT/invites/Invites/ (Ctrl-C stops both)"
+    log "try: curl -s http://127.0.0.1:$RUN_HTTP_PORT/invites/Invites/Create" \
+        "-d '{\"group_id\":\"mygroup\",\"email\":\"john@doe.com\"}'"
+
+    wait "$nginx_pid" || true
+}
+
+
+cmd_stop() {
+    local pid
+
+    if [ -f "$RUN/nginx/nginx.pid" ]; then
+        pid=$(cat "$RUN/nginx/nginx.pid")
+        kill -QUIT "$pid" 2>/dev/null || true
+        for _ in $(seq 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+    fi
+
+    pg_stop "$RUN/pg"
+}
+
+
+cmd_test() {
+    local tmp
+
+    install_deps
+    build
+
+    # one initdb per run; every .t file copies it for its own cluster
+    tmp=$(mktemp -d /tmp/invites-test.XXXXXX)
+    chmod 755 "$tmp"
+    trap 'rm -rf "$tmp"' EXIT
+
+    pg_init "$tmp/template"
+
+    export TEST_INVITES_PG_TEMPLATE="$tmp/template"
+
+    cd "$ROOT"
+    if [ "$#" -gt 0 ]; then
+        prove "$@"
+    else
+        prove -r t/
+    fi
+}
+
+
+case "${1:-build}" in
+    build) install_deps; build ;;
+    run)   cmd_run ;;
+    stop)  cmd_stop ;;
+    test)  shift; cmd_test "$@" ;;
+    *)     die "usage: $0 [build|run|stop|test [files...]]" ;;
+esac

@@ -1,0 +1,1197 @@
+
+/*
+ * Copyright (C) The ngx_http_invites_module authors
+ */
+
+
+#include <netdb.h>
+
+#include "ngx_http_invites_db.h"
+
+
+/* after a failed connect, no new one is tried for this long */
+#define NGX_HTTP_INVITES_DB_BACKOFF  1000
+
+
+typedef enum {
+    NGX_HTTP_INVITES_DB_FREE = 0,
+    NGX_HTTP_INVITES_DB_CONNECTING,
+    NGX_HTTP_INVITES_DB_PREPARING,
+    NGX_HTTP_INVITES_DB_IDLE,
+    NGX_HTTP_INVITES_DB_BUSY
+} ngx_http_invites_db_state_e;
+
+
+struct ngx_http_invites_db_conn_s {
+    ngx_http_invites_db_t           *db;
+    PGconn                          *pg;
+    ngx_connection_t                *c;
+    ngx_queue_t                      queue;
+    ngx_event_t                      timer;
+    ngx_http_invites_db_state_e      state;
+    PostgresPollingStatusType        poll;
+
+    /* in flight, oldest first; an entry is NULL once its client left */
+    ngx_http_invites_db_query_t     *inflight[NGX_HTTP_INVITES_DB_DEPTH];
+    ngx_uint_t                       ninflight;
+    PGresult                        *res;
+
+    unsigned                         flushing:1;
+    unsigned                         failed:1;
+};
+
+
+static ngx_int_t ngx_http_invites_db_resolve(ngx_conf_t *cf,
+    PQconninfoOption *opts, ngx_array_t *kw, ngx_array_t *vals);
+static const char *ngx_http_invites_db_strdup(ngx_pool_t *pool,
+    const char *s);
+static void ngx_http_invites_db_dispatch(ngx_http_invites_db_t *db,
+    ngx_uint_t fail);
+static ngx_int_t ngx_http_invites_db_in_backoff(ngx_http_invites_db_t *db);
+static ngx_int_t ngx_http_invites_db_open(ngx_http_invites_db_t *db);
+static ngx_int_t ngx_http_invites_db_wrap(ngx_http_invites_db_conn_t *pc);
+static void ngx_http_invites_db_unwrap(ngx_http_invites_db_conn_t *pc);
+static ngx_int_t ngx_http_invites_db_want_write(
+    ngx_http_invites_db_conn_t *pc, ngx_uint_t on);
+static void ngx_http_invites_db_connect_poll(ngx_http_invites_db_conn_t *pc);
+static ngx_int_t ngx_http_invites_db_run(ngx_http_invites_db_conn_t *pc,
+    ngx_http_invites_db_query_t *q);
+static ngx_int_t ngx_http_invites_db_flush(ngx_http_invites_db_conn_t *pc);
+static void ngx_http_invites_db_read_handler(ngx_event_t *rev);
+static void ngx_http_invites_db_write_handler(ngx_event_t *wev);
+static void ngx_http_invites_db_timer_handler(ngx_event_t *ev);
+static void ngx_http_invites_db_wait_handler(ngx_event_t *ev);
+static void ngx_http_invites_db_results(ngx_http_invites_db_conn_t *pc);
+static void ngx_http_invites_db_finished(ngx_http_invites_db_conn_t *pc);
+static void ngx_http_invites_db_close(ngx_http_invites_db_conn_t *pc,
+    ngx_http_invites_err_e err);
+static void ngx_http_invites_db_fail(ngx_http_invites_db_conn_t *pc,
+    ngx_http_invites_err_e err);
+static void ngx_http_invites_db_notice(void *arg, const char *message);
+
+
+/*
+ * Builds the connection parameters once, at configuration time: the user's
+ * conninfo, plus what a worker needs to connect without blocking (a host
+ * name resolved here, no GSSAPI negotiation), UTF-8, and the server's own
+ * statement_timeout as a backstop for invites_db_timeout.
+ */
+
+ngx_int_t
+ngx_http_invites_db_configure(ngx_conf_t *cf, ngx_http_invites_db_t *db)
+{
+    char              *err, *conninfo;
+    u_char            *p;
+    size_t             len;
+    ngx_str_t          options;
+    ngx_uint_t         has_gss, has_encoding;
+    ngx_array_t        kw, vals;
+    const char       **k, **v;
+    PQconninfoOption  *opts, *o;
+
+    conninfo = ngx_pnalloc(cf->pool, db->conninfo.len + 1);
+    if (conninfo == NULL) {
+        return NGX_ERROR;
+    }
+
+    (void) ngx_cpystrn((u_char *) conninfo, db->conninfo.data,
+                       db->conninfo.len + 1);
+
+    err = NULL;
+    opts = PQconninfoParse(conninfo, &err);
+
+    if (opts == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid invites_db \"%V\": %s", &db->conninfo,
+                           err ? err : "out of memory");
+        if (err) {
+            PQfreemem(err);
+        }
+
+        return NGX_ERROR;
+    }
+
+    if (ngx_array_init(&kw, cf->pool, 32, sizeof(char *)) != NGX_OK
+        || ngx_array_init(&vals, cf->pool, 32, sizeof(char *)) != NGX_OK)
+    {
+        goto failed;
+    }
+
+    has_gss = 0;
+    has_encoding = 0;
+    ngx_str_null(&options);
+
+    for (o = opts; o->keyword; o++) {
+
+        if (o->val == NULL || o->val[0] == '\0') {
+            continue;
+        }
+
+        if (ngx_strcmp(o->keyword, "options") == 0) {
+            options.data = (u_char *) o->val;
+            options.len = ngx_strlen(o->val);
+            continue;
+        }
+
+        if (ngx_strcmp(o->keyword, "gssencmode") == 0) {
+            has_gss = 1;
+        }
+
+        if (ngx_strcmp(o->keyword, "client_encoding") == 0) {
+            has_encoding = 1;
+        }
+
+        if (ngx_strcmp(o->keyword, "host") == 0
+            || ngx_strcmp(o->keyword, "hostaddr") == 0)
+        {
+            /* resolved below */
+            continue;
+        }
+
+        k = ngx_array_push(&kw);
+        v = ngx_array_push(&vals);
+        if (k == NULL || v == NULL) {
+            goto failed;
+        }
+
+        *k = o->keyword;
+        *v = o->val;
+    }
+
+    if (ngx_http_invites_db_resolve(cf, opts, &kw, &vals) != NGX_OK) {
+        goto failed;
+    }
+
+    if (!has_gss) {
+        k = ngx_array_push(&kw);
+        v = ngx_array_push(&vals);
+        if (k == NULL || v == NULL) {
+            goto failed;
+        }
+
+        *k = "gssencmode";
+        *v = "disable";
+    }
+
+    if (!has_encoding) {
+        k = ngx_array_push(&kw);
+        v = ngx_array_push(&vals);
+        if (k == NULL || v == NULL) {
+            goto failed;
+        }
+
+        *k = "client_encoding";
+        *v = "UTF8";
+    }
+
+    len = options.len + sizeof(" -c statement_timeout=") + NGX_INT_T_LEN;
+
+    p = ngx_pnalloc(cf->pool, len);
+
+    k = ngx_array_push(&kw);
+    v = ngx_array_push(&vals);
+    if (p == NULL || k == NULL || v == NULL) {
+        goto failed;
+    }
+
+    *k = "options";
+    *v = (char *) p;
+
+    p = ngx_snprintf(p, len - 1, "%V%s-c statement_timeout=%M", &options,
+                     options.len ? " " : "", db->statement_timeout);
+    *p = '\0';
+
+    k = ngx_array_push(&kw);
+    v = ngx_array_push(&vals);
+    if (k == NULL || v == NULL) {
+        goto failed;
+    }
+
+    *k = NULL;
+    *v = NULL;
+
+    /* the strings stay in the configuration pool, the options go away */
+
+    for (k = kw.elts, v = vals.elts; *k; k++, v++) {
+        *k = ngx_http_invites_db_strdup(cf->pool, *k);
+        *v = ngx_http_invites_db_strdup(cf->pool, *v);
+
+        if (*k == NULL || *v == NULL) {
+            goto failed;
+        }
+    }
+
+    db->keywords = kw.elts;
+    db->values = vals.elts;
+
+    PQconninfoFree(opts);
+
+    return NGX_OK;
+
+failed:
+
+    PQconninfoFree(opts);
+
+    return NGX_ERROR;
+}
+
+
+/*
+ * A host name is looked up now rather than by libpq in a worker, where
+ * getaddrinfo() would block; the name stays as "host" for TLS checks.
+ */
+
+static ngx_int_t
+ngx_http_invites_db_resolve(ngx_conf_t *cf, PQconninfoOption *opts,
+    ngx_array_t *kw, ngx_array_t *vals)
+{
+    int                 rc;
+    char               *host, *hostaddr, *addr;
+    size_t              len;
+    const char        **k, **v;
+    struct addrinfo     hints, *ai;
+    PQconninfoOption   *o;
+
+    host = NULL;
+    hostaddr = NULL;
+
+    for (o = opts; o->keyword; o++) {
+        if (o->val && o->val[0] && ngx_strcmp(o->keyword, "host") == 0) {
+            host = o->val;
+        }
+
+        if (o->val && o->val[0] && ngx_strcmp(o->keyword, "hostaddr") == 0) {
+            hostaddr = o->val;
+        }
+    }
+
+    addr = hostaddr;
+
+    if (host && hostaddr == NULL && host[0] != '/' && host[0] != '@'
+        && strchr(host, ',') == NULL)
+    {
+        ngx_memzero(&hints, sizeof(struct addrinfo));
+        hints.ai_family = AF_UNSPEC;
+        hints.ai_socktype = SOCK_STREAM;
+
+        rc = getaddrinfo(host, NULL, &hints, &ai);
+
+        if (rc != 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invites_db host \"%s\" not found: %s",
+                               host, gai_strerror(rc));
+            return NGX_ERROR;
+        }
+
+        addr = ngx_pnalloc(cf->pool, NGX_SOCKADDR_STRLEN + 1);
+        if (addr == NULL) {
+            freeaddrinfo(ai);
+            return NGX_ERROR;
+        }
+
+        len = ngx_sock_ntop(ai->ai_addr, ai->ai_addrlen, (u_char *) addr,
+                            NGX_SOCKADDR_STRLEN, 0);
+        addr[len] = '\0';
+
+        freeaddrinfo(ai);
+    }
+
+    if (host) {
+        k = ngx_array_push(kw);
+        v = ngx_array_push(vals);
+        if (k == NULL || v == NULL) {
+            return NGX_ERROR;
+        }
+
+        *k = "host";
+        *v = host;
+    }
+
+    if (addr) {
+        k = ngx_array_push(kw);
+        v = ngx_array_push(vals);
+        if (k == NULL || v == NULL) {
+            return NGX_ERROR;
+        }
+
+        *k = "hostaddr";
+        *v = addr;
+    }
+
+    return NGX_OK;
+}
+
+
+static const char *
+ngx_http_invites_db_strdup(ngx_pool_t *pool, const char *s)
+{
+    size_t   len;
+    u_char  *p;
+
+    len = ngx_strlen(s) + 1;
+
+    p = ngx_pnalloc(pool, len);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(p, s, len);
+
+    return (const char *) p;
+}
+
+
+ngx_int_t
+ngx_http_invites_db_init(ngx_http_invites_db_t *db, ngx_cycle_t *cycle)
+{
+    ngx_uint_t                   i;
+    ngx_http_invites_db_conn_t  *pc;
+
+    db->log = cycle->log;
+
+    db->conns = ngx_pcalloc(cycle->pool,
+                            db->size * sizeof(ngx_http_invites_db_conn_t));
+    if (db->conns == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < db->size; i++) {
+        pc = &db->conns[i];
+
+        pc->db = db;
+        pc->timer.handler = ngx_http_invites_db_timer_handler;
+        pc->timer.data = pc;
+        pc->timer.log = db->log;
+    }
+
+    ngx_queue_init(&db->idle);
+    ngx_queue_init(&db->waiting);
+
+    return NGX_OK;
+}
+
+
+/* the worker is exiting: close everything, nobody is left to answer */
+
+void
+ngx_http_invites_db_done(ngx_http_invites_db_t *db)
+{
+    ngx_uint_t                    i, k;
+    ngx_queue_t                  *qu;
+    ngx_http_invites_db_conn_t   *pc;
+    ngx_http_invites_db_query_t  *q;
+
+    if (db->conns == NULL) {
+        return;
+    }
+
+    while (!ngx_queue_empty(&db->waiting)) {
+        qu = ngx_queue_head(&db->waiting);
+        q = ngx_queue_data(qu, ngx_http_invites_db_query_t, queue);
+        ngx_http_invites_db_cancel(q);
+    }
+
+    for (i = 0; i < db->size; i++) {
+        pc = &db->conns[i];
+
+        for (k = 0; k < pc->ninflight; k++) {
+            if (pc->inflight[k]) {
+                pc->inflight[k]->conn = NULL;
+                pc->inflight[k] = NULL;
+            }
+        }
+
+        if (pc->state != NGX_HTTP_INVITES_DB_FREE) {
+            ngx_http_invites_db_close(pc, NGX_HTTP_INVITES_DB_UNAVAILABLE);
+        }
+    }
+}
+
+
+/*
+ * Queues a query.  Its handler is called later, never from inside this
+ * call; an error returned here means the handler will not be called.
+ */
+
+ngx_http_invites_err_e
+ngx_http_invites_db_send(ngx_http_invites_db_t *db,
+    ngx_http_invites_db_query_t *q)
+{
+    q->db = db;
+    q->conn = NULL;
+
+    if (db->nwaiting >= db->queue_max) {
+        ngx_log_error(NGX_LOG_WARN, q->log, 0,
+                      "invites: %ui requests already wait for a database "
+                      "connection, rejecting", db->nwaiting);
+        return NGX_HTTP_INVITES_DB_UNAVAILABLE;
+    }
+
+    if (db->nopen == 0 && ngx_http_invites_db_in_backoff(db)) {
+        return NGX_HTTP_INVITES_DB_UNAVAILABLE;
+    }
+
+    ngx_queue_insert_tail(&db->waiting, &q->queue);
+    db->nwaiting++;
+
+    ngx_memzero(&q->wait, sizeof(ngx_event_t));
+    q->wait.handler = ngx_http_invites_db_wait_handler;
+    q->wait.data = q;
+    q->wait.log = q->log;
+
+    ngx_add_timer(&q->wait, q->timeout);
+
+    ngx_http_invites_db_dispatch(db, 0);
+
+    if (q->conn == NULL && db->nopen == 0) {
+        /* no connection could even be started */
+        ngx_http_invites_db_cancel(q);
+        return NGX_HTTP_INVITES_DB_UNAVAILABLE;
+    }
+
+    return NGX_HTTP_INVITES_OK;
+}
+
+
+/* the query's client went away: forget it, keep the connection */
+
+void
+ngx_http_invites_db_cancel(ngx_http_invites_db_query_t *q)
+{
+    ngx_uint_t                   k;
+    ngx_http_invites_db_conn_t  *pc;
+
+    if (q->wait.timer_set) {
+        ngx_del_timer(&q->wait);
+    }
+
+    pc = q->conn;
+
+    if (pc == NULL) {
+        if (q->queue.next) {
+            ngx_queue_remove(&q->queue);
+            q->queue.next = NULL;
+            q->db->nwaiting--;
+        }
+
+        return;
+    }
+
+    for (k = 0; k < pc->ninflight; k++) {
+        if (pc->inflight[k] == q) {
+            pc->inflight[k] = NULL;
+        }
+    }
+
+    q->conn = NULL;
+}
+
+
+/*
+ * Gives waiting queries to idle connections and opens connections for the
+ * rest.  With fail set, waiting queries that no connection can serve are
+ * answered DB_UNAVAILABLE.
+ */
+
+static void
+ngx_http_invites_db_dispatch(ngx_http_invites_db_t *db, ngx_uint_t fail)
+{
+    ngx_queue_t                  *qu;
+    ngx_http_invites_db_conn_t   *pc;
+    ngx_http_invites_db_query_t  *q;
+
+    while (!ngx_queue_empty(&db->waiting) && !ngx_queue_empty(&db->idle)) {
+
+        qu = ngx_queue_head(&db->idle);
+        pc = ngx_queue_data(qu, ngx_http_invites_db_conn_t, queue);
+
+        qu = ngx_queue_head(&db->waiting);
+        q = ngx_queue_data(qu, ngx_http_invites_db_query_t, queue);
+
+        if (ngx_http_invites_db_run(pc, q) != NGX_OK) {
+            /* q is back at the head of the queue; try the next connection */
+            ngx_http_invites_db_close(pc, NGX_HTTP_INVITES_DB_UNAVAILABLE);
+        }
+    }
+
+    while (db->nwaiting > db->nstarting && db->nopen < db->size
+           && !ngx_http_invites_db_in_backoff(db))
+    {
+        if (ngx_http_invites_db_open(db) != NGX_OK) {
+            break;
+        }
+    }
+
+    if (fail && db->nopen == 0) {
+        while (!ngx_queue_empty(&db->waiting)) {
+            qu = ngx_queue_head(&db->waiting);
+            q = ngx_queue_data(qu, ngx_http_invites_db_query_t, queue);
+
+            ngx_http_invites_db_cancel(q);
+            q->handler(q, NGX_HTTP_INVITES_DB_UNAVAILABLE, NULL);
+        }
+    }
+
+    if (ngx_exiting || ngx_terminate) {
+        while (!ngx_queue_empty(&db->idle)) {
+            qu = ngx_queue_head(&db->idle);
+            pc = ngx_queue_data(qu, ngx_http_invites_db_conn_t, queue);
+            ngx_http_invites_db_close(pc, NGX_HTTP_INVITES_DB_UNAVAILABLE);
+        }
+    }
+}
+
+
+static ngx_int_t
+ngx_http_invites_db_in_backoff(ngx_http_invites_db_t *db)
+{
+    if (db->backoff
+        && (ngx_msec_int_t) (db->retry_at - ngx_current_msec) > 0)
+    {
+        return 1;
+    }
+
+    db->backoff = 0;
+
+    return 0;
+}
+
+
+static ngx_int_t
+ngx_http_invites_db_open(ngx_http_invites_db_t *db)
+{
+    ngx_uint_t                   i;
+    ngx_http_invites_db_conn_t  *pc;
+
+    pc = NULL;
+
+    for (i = 0; i < db->size; i++) {
+        if (db->conns[i].state == NGX_HTTP_INVITES_DB_FREE) {
+            pc = &db->conns[i];
+            break;
+        }
+    }
+
+    if (pc == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, db->log, 0,
+                   "invites: connecting to \"%V\"", &db->conninfo);
+
+    pc->pg = PQconnectStartParams(db->keywords, db->values, 0);
+
+    if (pc->pg == NULL) {
+        ngx_log_error(NGX_LOG_ERR, db->log, 0,
+                      "invites: PQconnectStartParams() failed: out of memory");
+        goto failed;
+    }
+
+    if (PQstatus(pc->pg) == CONNECTION_BAD
+        || PQsetnonblocking(pc->pg, 1) != 0)
+    {
+        ngx_log_error(NGX_LOG_ERR, db->log, 0,
+                      "invites: cannot connect to PostgreSQL: %s",
+                      PQerrorMessage(pc->pg));
+        goto failed;
+    }
+
+    PQsetNoticeProcessor(pc->pg, ngx_http_invites_db_notice, db);
+
+    pc->state = NGX_HTTP_INVITES_DB_CONNECTING;
+    pc->poll = PGRES_POLLING_WRITING;
+    pc->ninflight = 0;
+    pc->flushing = 0;
+    pc->failed = 0;
+    pc->res = NULL;
+
+    db->nopen++;
+    db->nstarting++;
+
+    if (ngx_http_invites_db_wrap(pc) != NGX_OK
+        || ngx_http_invites_db_want_write(pc, 1) != NGX_OK)
+    {
+        ngx_http_invites_db_close(pc, NGX_HTTP_INVITES_DB_UNAVAILABLE);
+        db->backoff = 1;
+        db->retry_at = ngx_current_msec + NGX_HTTP_INVITES_DB_BACKOFF;
+        return NGX_ERROR;
+    }
+
+    ngx_add_timer(&pc->timer, db->connect_timeout);
+
+    return NGX_OK;
+
+failed:
+
+    if (pc->pg) {
+        PQfinish(pc->pg);
+        pc->pg = NULL;
+    }
+
+    db->backoff = 1;
+    db->retry_at = ngx_current_msec + NGX_HTTP_INVITES_DB_BACKOFF;
+
+    return NGX_ERROR;
+}
+
+
+/* libpq owns the socket; nginx only watches it (c->shared) */
+
+static ngx_int_t
+ngx_http_invites_db_wrap(ngx_http_invites_db_conn_t *pc)
+{
+    int                fd;
+    ngx_connection_t  *c;
+
+    fd = PQsocket(pc->pg);
+
+    if (fd == -1) {
+        ngx_log_error(NGX_LOG_ERR, pc->db->log, 0,
+                      "invites: PostgreSQL connection has no socket: %s",
+                      PQerrorMessage(pc->pg));
+        return NGX_ERROR;
+    }
+
+    c = ngx_get_connection(fd, pc->db->log);
+    if (c == NULL) {
+        return NGX_ERROR;
+    }
+
+    c->shared = 1;
+    c->data = pc;
+    c->read->handler = ngx_http_invites_db_read_handler;
+    c->write->handler = ngx_http_invites_db_write_handler;
+    c->read->log = pc->db->log;
+    c->write->log = pc->db->log;
+
+    pc->c = c;
+
+    /*
+     * Level-triggered: one PQconsumeInput() may leave bytes in the socket,
+     * and libpq may change state without reading; the event fires again.
+     */
+
+    if (ngx_add_event(c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT) != NGX_OK) {
+        ngx_http_invites_db_unwrap(pc);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_invites_db_unwrap(ngx_http_invites_db_conn_t *pc)
+{
+    ngx_connection_t  *c;
+
+    c = pc->c;
+
+    if (c == NULL) {
+        return;
+    }
+
+    /* libpq closes (or has closed) the socket, which leaves epoll by itself */
+
+    if (c->read->active) {
+        ngx_del_event(c->read, NGX_READ_EVENT, NGX_CLOSE_EVENT);
+    }
+
+    if (c->write->active) {
+        ngx_del_event(c->write, NGX_WRITE_EVENT, NGX_CLOSE_EVENT);
+    }
+
+    ngx_close_connection(c);
+
+    pc->c = NULL;
+}
+
+
+static ngx_int_t
+ngx_http_invites_db_want_write(ngx_http_invites_db_conn_t *pc, ngx_uint_t on)
+{
+    ngx_event_t  *wev;
+
+    wev = pc->c->write;
+
+    if (on && !wev->active) {
+        return ngx_add_event(wev, NGX_WRITE_EVENT, NGX_LEVEL_EVENT);
+    }
+
+    if (!on && wev->active) {
+        return ngx_del_event(wev, NGX_WRITE_EVENT, 0);
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_invites_db_connect_poll(ngx_http_invites_db_conn_t *pc)
+{
+    ngx_http_invites_db_t  *db;
+
+    db = pc->db;
+
+    pc->poll = PQconnectPoll(pc->pg);
+
+    /* libpq may move to another socket (another host, an SSL retry) */
+
+    if (pc->poll != PGRES_POLLING_FAILED && PQsocket(pc->pg) != pc->c->fd) {
+        ngx_http_invites_db_unwrap(pc);
+
+        if (ngx_http_invites_db_wrap(pc) != NGX_OK) {
+            ngx_http_invites_db_fail(pc, NGX_HTTP_INVITES_DB_UNAVAILABLE);
+            return;
+        }
+    }
+
+    switch (pc->poll) {
+
+    case PGRES_POLLING_READING:
+        if (ngx_http_invites_db_want_write(pc, 0) != NGX_OK) {
+            ngx_http_invites_db_fail(pc, NGX_HTTP_INVITES_DB_UNAVAILABLE);
+        }
+
+        return;
+
+    case PGRES_POLLING_WRITING:
+        if (ngx_http_invites_db_want_write(pc, 1) != NGX_OK) {
+            ngx_http_invites_db_fail(pc, NGX_HTTP_INVITES_DB_UNAVAILABLE);
+        }
+
+        return;
+
+    case PGRES_POLLING_OK:
+        break;
+
+    default: /* PGRES_POLLING_FAILED */
+        ngx_log_error(NGX_LOG_ERR, db->log, 0,
+                      "invites: cannot connect to PostgreSQL: %s",
+                      PQerrorMessage(pc->pg));
+        ngx_http_invites_db_fail(pc, NGX_HTTP_INVITES_DB_UNAVAILABLE);
+        return;
+    }
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, db->log, 0,
+                   "invites: connected, preparing statements");
+
+    pc->state = NGX_HTTP_INVITES_DB_PREPARING;
+
+    if (PQsendQuery(pc->pg, db->prepare) == 0
+        || ngx_http_invites_db_flush(pc) != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, db->log, 0,
+                      "invites: cannot prepare statements: %s",
+                      PQerrorMessage(pc->pg));
+        ngx_http_invites_db_fail(pc, NGX_HTTP_INVITES_DB_UNAVAILABLE);
+    }
+}
+
+
+/*
+ * Sends q on an idle connection.  On failure q goes back to the head of the
+ * queue and the caller closes the connection.
+ */
+
+static ngx_int_t
+ngx_http_invites_db_run(ngx_http_invites_db_conn_t *pc,
+    ngx_http_invites_db_query_t *q)
+{
+    ngx_http_invites_db_t  *db;
+
+    db = pc->db;
+
+    ngx_queue_remove(&pc->queue);
+    ngx_queue_remove(&q->queue);
+    q->queue.next = NULL;
+    db->nwaiting--;
+
+    if (q->wait.timer_set) {
+        ngx_del_timer(&q->wait);
+    }
+
+    pc->c->idle = 0;
+    pc->state = NGX_HTTP_INVITES_DB_BUSY;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, q->log, 0,
+                   "invites: running %s", q->stmt);
+
+    if (PQsendQueryPrepared(pc->pg, q->stmt, q->nparams, q->values,
+                            q->lengths, NULL, 0)
+        == 0
+        || ngx_http_invites_db_flush(pc) != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, q->log, 0,
+                      "invites: cannot send %s: %s", q->stmt,
+                      PQerrorMessage(pc->pg));
+
+        ngx_queue_insert_head(&db->waiting, &q->queue);
+        db->nwaiting++;
+        ngx_add_timer(&q->wait, q->timeout);
+
+        return NGX_ERROR;
+    }
+
+    q->conn = pc;
+    pc->inflight[pc->ninflight++] = q;
+
+    ngx_add_timer(&pc->timer, q->timeout);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_invites_db_flush(ngx_http_invites_db_conn_t *pc)
+{
+    switch (PQflush(pc->pg)) {
+
+    case 0:
+        pc->flushing = 0;
+        return ngx_http_invites_db_want_write(pc, 0);
+
+    case 1:
+        pc->flushing = 1;
+        return ngx_http_invites_db_want_write(pc, 1);
+
+    default:
+        return NGX_ERROR;
+    }
+}
+
+
+static void
+ngx_http_invites_db_read_handler(ngx_event_t *rev)
+{
+    ngx_uint_t                   level;
+    ngx_connection_t            *c;
+    ngx_http_invites_db_conn_t  *pc;
+
+    c = rev->data;
+    pc = c->data;
+
+    if (pc->state == NGX_HTTP_INVITES_DB_CONNECTING) {
+        if (pc->poll == PGRES_POLLING_READING) {
+            ngx_http_invites_db_connect_poll(pc);
+        }
+
+        return;
+    }
+
+    if (c->close && pc->state == NGX_HTTP_INVITES_DB_IDLE) {
+        /* graceful shutdown: ngx_close_idle_connections() */
+        ngx_http_invites_db_close(pc, NGX_HTTP_INVITES_DB_UNAVAILABLE);
+        return;
+    }
+
+    if (PQconsumeInput(pc->pg) == 0) {
+        level = (pc->state == NGX_HTTP_INVITES_DB_IDLE) ? NGX_LOG_INFO
+                                                       : NGX_LOG_ERR;
+        ngx_log_error(level, pc->db->log, 0,
+                      "invites: PostgreSQL connection lost: %s",
+                      PQerrorMessage(pc->pg));
+        ngx_http_invites_db_fail(pc, NGX_HTTP_INVITES_DB_UNAVAILABLE);
+        return;
+    }
+
+    if (pc->flushing && ngx_http_invites_db_flush(pc) != NGX_OK) {
+        ngx_http_invites_db_fail(pc, NGX_HTTP_INVITES_DB_UNAVAILABLE);
+        return;
+    }
+
+    ngx_http_invites_db_results(pc);
+}
+
+
+static void
+ngx_http_invites_db_write_handler(ngx_event_t *wev)
+{
+    ngx_connection_t            *c;
+    ngx_http_invites_db_conn_t  *pc;
+
+    c = wev->data;
+    pc = c->data;
+
+    if (pc->state == NGX_HTTP_INVITES_DB_CONNECTING) {
+        if (pc->poll == PGRES_POLLING_WRITING) {
+            ngx_http_invites_db_connect_poll(pc);
+        }
+
+        return;
+    }
+
+    if (ngx_http_invites_db_flush(pc) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, pc->db->log, 0,
+                      "invites: cannot send to PostgreSQL: %s",
+                      PQerrorMessage(pc->pg));
+        ngx_http_invites_db_fail(pc, NGX_HTTP_INVITES_DB_UNAVAILABLE);
+    }
+}
+
+
+static void
+ngx_http_invites_db_timer_handler(ngx_event_t *ev)
+{
+    ngx_http_invites_db_conn_t  *pc;
+
+    pc = ev->data;
+
+    if (pc->state == NGX_HTTP_INVITES_DB_BUSY) {
+        ngx_log_error(NGX_LOG_ERR, pc->db->log, 0,
+                      "invites: PostgreSQL did not answer in time, "
+                      "closing the connection");
+        ngx_http_invites_db_close(pc, NGX_HTTP_INVITES_DB_TIMEOUT);
+        ngx_http_invites_db_dispatch(pc->db, 1);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, pc->db->log, 0,
+                  "invites: connecting to PostgreSQL timed out");
+    ngx_http_invites_db_fail(pc, NGX_HTTP_INVITES_DB_UNAVAILABLE);
+}
+
+
+static void
+ngx_http_invites_db_wait_handler(ngx_event_t *ev)
+{
+    ngx_http_invites_db_query_t  *q;
+
+    q = ev->data;
+
+    ngx_log_error(NGX_LOG_ERR, q->log, 0,
+                  "invites: no database connection became free in time");
+
+    ngx_http_invites_db_cancel(q);
+    q->handler(q, NGX_HTTP_INVITES_DB_UNAVAILABLE, NULL);
+}
+
+
+/* takes what results are complete; never waits inside libpq */
+
+static void
+ngx_http_invites_db_results(ngx_http_invites_db_conn_t *pc)
+{
+    PGresult  *res;
+
+    while (!PQisBusy(pc->pg)) {
+
+        res = PQgetResult(pc->pg);
+
+        if (res == NULL) {
+            if (pc->state == NGX_HTTP_INVITES_DB_IDLE) {
+                return;
+            }
+
+            ngx_http_invites_db_finished(pc);
+            return;
+        }
+
+        switch (pc->state) {
+
+        case NGX_HTTP_INVITES_DB_PREPARING:
+            if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+                ngx_log_error(NGX_LOG_ERR, pc->db->log, 0,
+                              "invites: cannot prepare statements: %s",
+                              PQresultErrorMessage(res));
+                pc->failed = 1;
+            }
+
+            PQclear(res);
+            break;
+
+        case NGX_HTTP_INVITES_DB_BUSY:
+            if (pc->res == NULL) {
+                pc->res = res;
+
+            } else {
+                PQclear(res);
+            }
+
+            break;
+
+        default:
+            ngx_log_error(NGX_LOG_INFO, pc->db->log, 0,
+                          "invites: unexpected result on an idle "
+                          "connection: %s", PQresultErrorMessage(res));
+            PQclear(res);
+            ngx_http_invites_db_fail(pc, NGX_HTTP_INVITES_DB_UNAVAILABLE);
+            return;
+        }
+    }
+
+    if (PQstatus(pc->pg) == CONNECTION_BAD) {
+        ngx_http_invites_db_fail(pc, NGX_HTTP_INVITES_DB_UNAVAILABLE);
+    }
+}
+
+
+/* the command on pc is complete: hand over its result, reuse pc */
+
+static void
+ngx_http_invites_db_finished(ngx_http_invites_db_conn_t *pc)
+{
+    PGresult                     *res;
+    ngx_uint_t                    k;
+    ngx_http_invites_db_t        *db;
+    ngx_http_invites_db_query_t  *q;
+
+    db = pc->db;
+
+    if (pc->timer.timer_set) {
+        ngx_del_timer(&pc->timer);
+    }
+
+    if (pc->state == NGX_HTTP_INVITES_DB_PREPARING) {
+
+        if (pc->failed) {
+            ngx_http_invites_db_fail(pc, NGX_HTTP_INVITES_DB_UNAVAILABLE);
+            return;
+        }
+
+        db->nstarting--;
+
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, db->log, 0,
+                       "invites: connection ready");
+
+        pc->state = NGX_HTTP_INVITES_DB_IDLE;
+        pc->c->idle = 1;
+        ngx_queue_insert_tail(&db->idle, &pc->queue);
+
+        ngx_http_invites_db_dispatch(db, 1);
+        return;
+    }
+
+    q = pc->inflight[0];
+    res = pc->res;
+    pc->res = NULL;
+
+    for (k = 1; k < pc->ninflight; k++) {
+        pc->inflight[k - 1] = pc->inflight[k];
+    }
+
+    pc->ninflight--;
+
+    if (PQtransactionStatus(pc->pg) != PQTRANS_IDLE) {
+        ngx_log_error(NGX_LOG_ERR, db->log, 0,
+                      "invites: connection left inside a transaction, "
+                      "closing it");
+        ngx_http_invites_db_close(pc, NGX_HTTP_INVITES_DB_UNAVAILABLE);
+
+    } else {
+        pc->state = NGX_HTTP_INVITES_DB_IDLE;
+        pc->c->idle = 1;
+        ngx_queue_insert_tail(&db->idle, &pc->queue);
+    }
+
+    if (q) {
+        q->conn = NULL;
+
+        if (res == NULL) {
+            ngx_log_error(NGX_LOG_ERR, q->log, 0,
+                          "invites: %s returned no result", q->stmt);
+            q->handler(q, NGX_HTTP_INVITES_DB_ERROR, NULL);
+
+        } else {
+            q->handler(q, NGX_HTTP_INVITES_OK, res);
+        }
+    }
+
+    if (res) {
+        PQclear(res);
+    }
+
+    ngx_http_invites_db_dispatch(db, 1);
+}
+
+
+/* closes pc; its queries, if any, are answered with err */
+
+static void
+ngx_http_invites_db_close(ngx_http_invites_db_conn_t *pc,
+    ngx_http_invites_err_e err)
+{
+    ngx_uint_t                    k, n;
+    ngx_http_invites_db_t        *db;
+    ngx_http_invites_db_query_t  *q, *inflight[NGX_HTTP_INVITES_DB_DEPTH];
+
+    db = pc->db;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, db->log, 0,
+                   "invites: closing connection, state %d", pc->state);
+
+    if (pc->state == NGX_HTTP_INVITES_DB_IDLE) {
+        ngx_queue_remove(&pc->queue);
+    }
+
+    if (pc->state == NGX_HTTP_INVITES_DB_CONNECTING
+        || pc->state == NGX_HTTP_INVITES_DB_PREPARING)
+    {
+        db->nstarting--;
+    }
+
+    if (pc->timer.timer_set) {
+        ngx_del_timer(&pc->timer);
+    }
+
+    ngx_http_invites_db_unwrap(pc);
+
+    if (pc->res) {
+        PQclear(pc->res);
+        pc->res = NULL;
+    }
+
+    PQfinish(pc->pg);
+    pc->pg = NULL;
+
+    n = pc->ninflight;
+
+    for (k = 0; k < n; k++) {
+        inflight[k] = pc->inflight[k];
+    }
+
+    pc->ninflight = 0;
+    pc->state = NGX_HTTP_INVITES_DB_FREE;
+    db->nopen--;
+
+    for (k = 0; k < n; k++) {
+        q = inflight[k];
+
+        if (q) {
+            q->conn = NULL;
+            q->handler(q, err, NULL);
+        }
+    }
+}
+
+
+/* a connection broke: close it, back off if it never worked, move on */
+
+static void
+ngx_http_invites_db_fail(ngx_http_invites_db_conn_t *pc,
+    ngx_http_invites_err_e err)
+{
+    ngx_http_invites_db_t  *db;
+
+    db = pc->db;
+
+    if (pc->state == NGX_HTTP_INVITES_DB_CONNECTING
+        || pc->state == NGX_HTTP_INVITES_DB_PREPARING)
+    {
+        db->backoff = 1;
+        db->retry_at = ngx_current_msec + NGX_HTTP_INVITES_DB_BACKOFF;
+    }
+
+    ngx_http_invites_db_close(pc, err);
+    ngx_http_invites_db_dispatch(db, 1);
+}
+
+
+static void
+ngx_http_invites_db_notice(void *arg, const char *message)
+{
+    ngx_http_invites_db_t  *db = arg;
+
+    ngx_log_error(NGX_LOG_NOTICE, db->log, 0, "invites: PostgreSQL: %s",
+                  message);
+}

@@ -1,0 +1,93 @@
+
+/*
+ * Copyright (C) The ngx_http_invites_module authors
+ */
+
+
+#ifndef _NGX_HTTP_INVITES_DB_H_INCLUDED_
+#define _NGX_HTTP_INVITES_DB_H_INCLUDED_
+
+
+#include <libpq-fe.h>
+
+#include "ngx_http_invites_module.h"
+
+
+/*
+ * A per-worker pool of non-blocking PostgreSQL connections driven by nginx
+ * events, with a bounded FIFO of queries waiting for a free connection.
+ * It knows statements by name only; the caller owns what they mean.
+ */
+
+
+/* queries a connection may carry at once; 1 until pipeline mode */
+#define NGX_HTTP_INVITES_DB_DEPTH  1
+
+
+typedef struct ngx_http_invites_db_s        ngx_http_invites_db_t;
+typedef struct ngx_http_invites_db_conn_s   ngx_http_invites_db_conn_t;
+typedef struct ngx_http_invites_db_query_s  ngx_http_invites_db_query_t;
+
+/*
+ * Called once per query that was accepted: err is NGX_HTTP_INVITES_OK with
+ * the statement's result (which may itself be an SQL error), or an error
+ * with res NULL.  The pool clears res after the call.
+ */
+typedef void (*ngx_http_invites_db_handler_pt)(ngx_http_invites_db_query_t *q,
+    ngx_http_invites_err_e err, PGresult *res);
+
+
+struct ngx_http_invites_db_query_s {
+    /* set by the caller */
+    const char                      *stmt;
+    int                              nparams;
+    const char *const               *values;
+    const int                       *lengths;
+    ngx_msec_t                       timeout;
+    ngx_http_invites_db_handler_pt   handler;
+    void                            *data;
+    ngx_log_t                       *log;
+
+    /* owned by the pool */
+    ngx_http_invites_db_t           *db;
+    ngx_http_invites_db_conn_t      *conn;
+    ngx_queue_t                      queue;
+    ngx_event_t                      wait;
+};
+
+
+struct ngx_http_invites_db_s {
+    /* configuration */
+    ngx_str_t                        conninfo;
+    const char                     **keywords;
+    const char                     **values;
+    const char                      *prepare;
+    ngx_uint_t                       size;
+    ngx_uint_t                       queue_max;
+    ngx_msec_t                       connect_timeout;
+    ngx_msec_t                       statement_timeout;
+
+    /* the worker's state */
+    ngx_log_t                       *log;
+    ngx_http_invites_db_conn_t      *conns;
+    ngx_queue_t                      idle;
+    ngx_queue_t                      waiting;
+    ngx_uint_t                       nwaiting;
+    ngx_uint_t                       nopen;
+    ngx_uint_t                       nstarting;
+    ngx_msec_t                       retry_at;
+    unsigned                         backoff:1;
+};
+
+
+ngx_int_t ngx_http_invites_db_configure(ngx_conf_t *cf,
+    ngx_http_invites_db_t *db);
+ngx_int_t ngx_http_invites_db_init(ngx_http_invites_db_t *db,
+    ngx_cycle_t *cycle);
+void ngx_http_invites_db_done(ngx_http_invites_db_t *db);
+ngx_http_invites_err_e ngx_http_invites_db_send(ngx_http_invites_db_t *db,
+    ngx_http_invites_db_query_t *q);
+void ngx_http_invites_db_cancel(ngx_http_invites_db_query_t *q);
+
+
+#endif /* _NGX_HTTP_INVITES_DB_H_INCLUDED_ */

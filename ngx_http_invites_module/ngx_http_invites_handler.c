@@ -1,0 +1,544 @@
+
+/*
+ * Copyright (C) The ngx_http_invites_module authors
+ */
+
+
+#include "ngx_http_invites_module.h"
+#include "ngx_http_invites_conf.h"
+#include "ngx_http_invites_json.h"
+#include "ngx_http_invites_ops.h"
+#include "ngx_http_invites_handler.h"
+
+
+/* one API request, from its body to its response */
+typedef struct {
+    ngx_http_request_t           *request;
+    ngx_http_invites_endpoint_e   endpoint;
+    ngx_http_invites_req_t        req;
+    ngx_http_invites_op_t         op;
+    ngx_http_invites_db_query_t   query;
+    unsigned                      pending:1;
+} ngx_http_invites_ctx_t;
+
+
+static ngx_int_t ngx_http_invites_endpoint(ngx_http_request_t *r,
+    ngx_http_invites_endpoint_e *endpoint);
+static void ngx_http_invites_body_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_invites_body(ngx_http_request_t *r, ngx_str_t *body,
+    ngx_http_invites_err_e *err);
+static ngx_int_t ngx_http_invites_tenant(ngx_http_request_t *r,
+    ngx_str_t *tenant);
+static ngx_int_t ngx_http_invites_start(ngx_http_request_t *r,
+    ngx_http_invites_ctx_t *ctx);
+static void ngx_http_invites_done(ngx_http_invites_db_query_t *q,
+    ngx_http_invites_err_e err, PGresult *res);
+static ngx_int_t ngx_http_invites_result(ngx_http_request_t *r,
+    ngx_http_invites_ctx_t *ctx, PGresult *res);
+static void ngx_http_invites_cleanup(void *data);
+static ngx_int_t ngx_http_invites_send_error(ngx_http_request_t *r,
+    ngx_http_invites_err_e err);
+static ngx_int_t ngx_http_invites_send(ngx_http_request_t *r,
+    ngx_uint_t status, yajl_gen g);
+
+
+ngx_int_t
+ngx_http_invites_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                     rc;
+    ngx_http_invites_ctx_t       *ctx;
+    ngx_http_invites_endpoint_e   endpoint;
+
+    if (ngx_http_invites_endpoint(r, &endpoint) != NGX_OK) {
+        if (ngx_http_discard_request_body(r) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_invites_send_error(r, NGX_HTTP_INVITES_NO_ENDPOINT);
+    }
+
+    if (!(r->method & NGX_HTTP_POST)) {
+        if (ngx_http_discard_request_body(r) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_invites_send_error(r,
+                                           NGX_HTTP_INVITES_METHOD_NOT_ALLOWED);
+    }
+
+    if (r->headers_in.content_length_n > NGX_HTTP_INVITES_MAX_BODY) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "invites: request body of %O bytes is too large",
+                      r->headers_in.content_length_n);
+
+        r->keepalive = 0;
+
+        if (ngx_http_discard_request_body(r) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_invites_send_error(r, NGX_HTTP_INVITES_TOO_LARGE);
+    }
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_invites_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->request = r;
+    ctx->endpoint = endpoint;
+
+    ngx_http_set_ctx(r, ctx, ngx_http_invites_module);
+
+    rc = ngx_http_read_client_request_body(r, ngx_http_invites_body_handler);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+/* the endpoint is the last path segment, in any case */
+
+static ngx_int_t
+ngx_http_invites_endpoint(ngx_http_request_t *r,
+    ngx_http_invites_endpoint_e *endpoint)
+{
+    u_char     *p, *last;
+    ngx_str_t   name;
+
+    last = r->uri.data + r->uri.len;
+
+    for (p = last; p > r->uri.data; p--) {
+        if (*(p - 1) == '/') {
+            break;
+        }
+    }
+
+    name.data = p;
+    name.len = last - p;
+
+    return ngx_http_invites_op_endpoint(&name, endpoint);
+}
+
+
+static void
+ngx_http_invites_body_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                rc;
+    ngx_str_t                body;
+    ngx_http_invites_ctx_t  *ctx;
+    ngx_http_invites_err_e   err;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_invites_module);
+
+    if (r->connection->error) {
+        ngx_http_finalize_request(r, NGX_HTTP_CLIENT_CLOSED_REQUEST);
+        return;
+    }
+
+    if (ngx_http_invites_body(r, &body, &err) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    if (err == NGX_HTTP_INVITES_OK) {
+        err = ngx_http_invites_json_parse(body.data, body.len, &ctx->req);
+    }
+
+    if (err != NGX_HTTP_INVITES_OK) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "invites: bad request: %V",
+                      &ngx_http_invites_json_error_info(err)->detail);
+        ngx_http_finalize_request(r, ngx_http_invites_send_error(r, err));
+        return;
+    }
+
+    rc = ngx_http_invites_start(r, ctx);
+
+    if (rc != NGX_DONE) {
+        ngx_http_finalize_request(r, rc);
+    }
+}
+
+
+/* the whole body in one buffer, read back from a temp file if need be */
+
+static ngx_int_t
+ngx_http_invites_body(ngx_http_request_t *r, ngx_str_t *body,
+    ngx_http_invites_err_e *err)
+{
+    off_t         len;
+    u_char       *p;
+    ssize_t       n;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    *err = NGX_HTTP_INVITES_OK;
+    ngx_str_null(body);
+
+    if (r->request_body == NULL || r->request_body->bufs == NULL) {
+        return NGX_OK;
+    }
+
+    cl = r->request_body->bufs;
+
+    if (cl->next == NULL && !cl->buf->in_file) {
+        b = cl->buf;
+
+        if (b->last - b->pos > NGX_HTTP_INVITES_MAX_BODY) {
+            *err = NGX_HTTP_INVITES_TOO_LARGE;
+            return NGX_OK;
+        }
+
+        body->data = b->pos;
+        body->len = b->last - b->pos;
+
+        return NGX_OK;
+    }
+
+    len = 0;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        len += ngx_buf_size(cl->buf);
+    }
+
+    if (len > NGX_HTTP_INVITES_MAX_BODY) {
+        *err = NGX_HTTP_INVITES_TOO_LARGE;
+        return NGX_OK;
+    }
+
+    body->data = ngx_pnalloc(r->pool, (size_t) len);
+    if (body->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = body->data;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (!b->in_file) {
+            p = ngx_cpymem(p, b->pos, b->last - b->pos);
+            continue;
+        }
+
+        n = ngx_read_file(b->file, p, (size_t) (b->file_last - b->file_pos),
+                          b->file_pos);
+
+        if (n != b->file_last - b->file_pos) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "invites: cannot read the request body back from "
+                          "\"%V\"", &b->file->name);
+            return NGX_ERROR;
+        }
+
+        p += n;
+    }
+
+    body->len = p - body->data;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_invites_tenant(ngx_http_request_t *r, ngx_str_t *tenant)
+{
+    u_char                       *p;
+    ngx_http_invites_loc_conf_t  *ilcf;
+
+    ilcf = ngx_http_get_module_loc_conf(r, ngx_http_invites_module);
+
+    ngx_str_set(tenant, "");
+
+    if (ilcf->tenant == NULL) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_complex_value(r, ilcf->tenant, tenant) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (tenant->len > NGX_HTTP_INVITES_MAX_TENANT) {
+        return NGX_DECLINED;
+    }
+
+    p = tenant->data;
+
+    while (p < tenant->data + tenant->len) {
+        if (*p == '\0'
+            || ngx_utf8_decode(&p, tenant->data + tenant->len - p)
+               > 0x10ffff)
+        {
+            return NGX_DECLINED;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* validates the request and hands its statement to the pool */
+
+static ngx_int_t
+ngx_http_invites_start(ngx_http_request_t *r, ngx_http_invites_ctx_t *ctx)
+{
+    ngx_str_t                     tenant;
+    ngx_http_cleanup_t           *cln;
+    ngx_http_invites_err_e        err;
+    ngx_http_invites_loc_conf_t  *ilcf;
+    ngx_http_invites_db_query_t  *q;
+
+    ilcf = ngx_http_get_module_loc_conf(r, ngx_http_invites_module);
+
+    switch (ngx_http_invites_tenant(r, &tenant)) {
+
+    case NGX_OK:
+        break;
+
+    case NGX_DECLINED:
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "invites: the tenant is not valid UTF-8 or longer "
+                      "than %d bytes", NGX_HTTP_INVITES_MAX_TENANT);
+        return ngx_http_invites_send_error(r, NGX_HTTP_INVITES_BAD_TENANT);
+
+    default:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    err = ngx_http_invites_op_init(&ctx->op, ctx->endpoint, &ctx->req,
+                                   &tenant);
+
+    if (err != NGX_HTTP_INVITES_OK) {
+        if (err != NGX_HTTP_INVITES_DB_ERROR) {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "invites: bad request: %V",
+                          &ngx_http_invites_json_error_info(err)->detail);
+
+        } else {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, ngx_errno,
+                          "invites: getrandom() failed");
+        }
+
+        return ngx_http_invites_send_error(r, err);
+    }
+
+    if (ctx->op.direct) {
+        if (ctx->op.direct_err != NGX_HTTP_INVITES_OK) {
+            return ngx_http_invites_send_error(r, ctx->op.direct_err);
+        }
+
+        return ngx_http_invites_send(r, NGX_HTTP_OK,
+                                     ngx_http_invites_json_empty());
+    }
+
+    cln = ngx_http_cleanup_add(r, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_invites_cleanup;
+    cln->data = ctx;
+
+    q = &ctx->query;
+
+    q->stmt = ngx_http_invites_op_stmt_name(&ctx->op);
+    q->nparams = ctx->op.nparams;
+    q->values = ctx->op.values;
+    q->lengths = ctx->op.lengths;
+    q->timeout = ilcf->timeout;
+    q->handler = ngx_http_invites_done;
+    q->data = ctx;
+    q->log = r->connection->log;
+
+    err = ngx_http_invites_db_send(ilcf->db, q);
+
+    if (err != NGX_HTTP_INVITES_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "invites: no database connection for the request");
+        return ngx_http_invites_send_error(r, err);
+    }
+
+    ctx->pending = 1;
+
+    /* notice a client that goes away while the query waits or runs */
+    r->read_event_handler = ngx_http_test_reading;
+    r->write_event_handler = ngx_http_request_empty_handler;
+
+    return NGX_DONE;
+}
+
+
+/* the pool's answer, on a PostgreSQL event or timer */
+
+static void
+ngx_http_invites_done(ngx_http_invites_db_query_t *q,
+    ngx_http_invites_err_e err, PGresult *res)
+{
+    ngx_int_t                     rc;
+    ngx_connection_t             *c;
+    ngx_http_request_t           *r;
+    ngx_http_invites_ctx_t       *ctx;
+    ngx_http_invites_loc_conf_t  *ilcf;
+
+    ctx = q->data;
+    r = ctx->request;
+    c = r->connection;
+
+    ctx->pending = 0;
+
+    ngx_http_set_log_request(c->log, r);
+
+    if (err != NGX_HTTP_INVITES_OK) {
+        rc = ngx_http_invites_send_error(r, err);
+        goto done;
+    }
+
+    rc = ngx_http_invites_result(r, ctx, res);
+
+    if (rc == NGX_AGAIN) {
+        /* Create again, with the new id and code the op holds */
+        ilcf = ngx_http_get_module_loc_conf(r, ngx_http_invites_module);
+
+        err = ngx_http_invites_db_send(ilcf->db, q);
+
+        if (err == NGX_HTTP_INVITES_OK) {
+            ctx->pending = 1;
+            return;
+        }
+
+        rc = ngx_http_invites_send_error(r, err);
+    }
+
+done:
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static ngx_int_t
+ngx_http_invites_result(ngx_http_request_t *r, ngx_http_invites_ctx_t *ctx,
+    PGresult *res)
+{
+    ngx_int_t                   rc;
+    ngx_uint_t                  n;
+    ngx_http_invites_err_e      err;
+    ngx_http_invites_invite_t  *invites;
+
+    rc = ngx_http_invites_op_rows(&ctx->op, res, r->pool, r->connection->log,
+                                  &invites, &n, &err);
+
+    if (rc == NGX_AGAIN) {
+        return NGX_AGAIN;
+    }
+
+    if (err != NGX_HTTP_INVITES_OK) {
+        return ngx_http_invites_send_error(r, err);
+    }
+
+    switch (ctx->endpoint) {
+
+    case NGX_HTTP_INVITES_CREATE:
+    case NGX_HTTP_INVITES_READ:
+        return ngx_http_invites_send(r, NGX_HTTP_OK,
+                                     ngx_http_invites_json_invite(invites));
+
+    case NGX_HTTP_INVITES_LIST:
+        return ngx_http_invites_send(r, NGX_HTTP_OK,
+                                     ngx_http_invites_json_list(invites, n));
+
+    default: /* NGX_HTTP_INVITES_DELETE */
+        return ngx_http_invites_send(r, NGX_HTTP_OK,
+                                     ngx_http_invites_json_empty());
+    }
+}
+
+
+static void
+ngx_http_invites_cleanup(void *data)
+{
+    ngx_http_invites_ctx_t  *ctx = data;
+
+    if (ctx->pending) {
+        ngx_log_error(NGX_LOG_INFO, ctx->request->connection->log, 0,
+                      "invites: client left before the database answered");
+
+        ngx_http_invites_db_cancel(&ctx->query);
+        ctx->pending = 0;
+    }
+}
+
+
+static ngx_int_t
+ngx_http_invites_send_error(ngx_http_request_t *r, ngx_http_invites_err_e err)
+{
+    ngx_table_elt_t                 *h;
+    const ngx_http_invites_error_t  *e;
+
+    e = ngx_http_invites_json_error_info(err);
+
+    if (e->status == NGX_HTTP_NOT_ALLOWED) {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "Allow");
+        ngx_str_set(&h->value, "POST");
+    }
+
+    return ngx_http_invites_send(r, e->status, ngx_http_invites_json_error(err));
+}
+
+
+static ngx_int_t
+ngx_http_invites_send(ngx_http_request_t *r, ngx_uint_t status, yajl_gen g)
+{
+    size_t         len;
+    ngx_int_t      rc;
+    ngx_buf_t     *b;
+    ngx_chain_t    out;
+    const u_char  *buf;
+
+    if (g == NULL) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "invites: cannot write the JSON response");
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    (void) yajl_gen_get_buf(g, &buf, &len);
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        yajl_gen_free(g);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->last = ngx_cpymem(b->pos, buf, len);
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    yajl_gen_free(g);
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = len;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}

@@ -1,0 +1,648 @@
+
+/*
+ * Copyright (C) The ngx_http_invites_module authors
+ */
+
+
+#include <yajl/yajl_parse.h>
+
+#include "ngx_http_invites_json.h"
+
+
+typedef struct {
+    ngx_http_invites_req_t     *req;
+    ngx_http_invites_err_e      err;
+    ngx_int_t                   depth;
+    ngx_int_t                   field;     /* the key just read, or -1 */
+} ngx_http_invites_parse_ctx_t;
+
+
+static ngx_int_t ngx_http_invites_utf8_valid(const u_char *p, size_t len);
+static ngx_int_t ngx_http_invites_json_scalar(ngx_http_invites_parse_ctx_t *ctx,
+    ngx_uint_t is_null);
+static int ngx_http_invites_json_null(void *data);
+static int ngx_http_invites_json_boolean(void *data, int value);
+static int ngx_http_invites_json_number(void *data, const char *value,
+    size_t len);
+static int ngx_http_invites_json_string(void *data, const u_char *value,
+    size_t len);
+static int ngx_http_invites_json_start_map(void *data);
+static int ngx_http_invites_json_map_key(void *data, const u_char *key,
+    size_t len);
+static int ngx_http_invites_json_end(void *data);
+static int ngx_http_invites_json_start_array(void *data);
+static yajl_gen ngx_http_invites_json_gen(void);
+static yajl_gen_status ngx_http_invites_json_str(yajl_gen g,
+    const ngx_str_t *s);
+static yajl_gen_status ngx_http_invites_json_key(yajl_gen g,
+    const char *key);
+static yajl_gen_status ngx_http_invites_json_invite_map(yajl_gen g,
+    ngx_http_invites_invite_t *invite);
+static yajl_gen ngx_http_invites_json_done(yajl_gen g, yajl_gen_status st);
+
+
+#define ngx_http_invites_err(st, id, detail, text)                            \
+    { st, ngx_string(id), ngx_string(detail), ngx_string(text) }
+
+static const ngx_http_invites_error_t  ngx_http_invites_errors[] = {
+
+    /* NGX_HTTP_INVITES_OK is never sent */
+    ngx_http_invites_err(200, "", "", "OK"),
+
+    ngx_http_invites_err(400, "MISSING_ID", "Missing ID", "Bad Request"),
+    ngx_http_invites_err(400, "MISSING_GROUP_ID", "Missing GroupID",
+                         "Bad Request"),
+    ngx_http_invites_err(400, "MISSING_EMAIL", "Missing Email",
+                         "Bad Request"),
+    ngx_http_invites_err(400, "INVALID_EMAIL",
+                         "The email provided was invalid", "Bad Request"),
+    ngx_http_invites_err(400, "ID_OR_CODE_REQUIRED",
+                         "An id or code is required to read an invite",
+                         "Bad Request"),
+    ngx_http_invites_err(400, "GROUP_ID_OR_EMAIL_REQUIRED",
+                         "An email address or group id is needed to list "
+                         "invites", "Bad Request"),
+    ngx_http_invites_err(404, "NOT_FOUND", "Invite not found", "Not Found"),
+    ngx_http_invites_err(404, "NOT_FOUND",
+                         "Unknown endpoint: use Create, Read, List or Delete",
+                         "Not Found"),
+    ngx_http_invites_err(400, "BAD_REQUEST",
+                         "The request body is not valid JSON",
+                         "Bad Request"),
+    ngx_http_invites_err(400, "BAD_REQUEST",
+                         "The request body must be a JSON object",
+                         "Bad Request"),
+    ngx_http_invites_err(400, "BAD_REQUEST",
+                         "The request body is not valid UTF-8",
+                         "Bad Request"),
+    ngx_http_invites_err(400, "BAD_REQUEST", "Field id must be a string",
+                         "Bad Request"),
+    ngx_http_invites_err(400, "BAD_REQUEST",
+                         "Field group_id must be a string", "Bad Request"),
+    ngx_http_invites_err(400, "BAD_REQUEST", "Field email must be a string",
+                         "Bad Request"),
+    ngx_http_invites_err(400, "BAD_REQUEST", "Field code must be a string",
+                         "Bad Request"),
+    ngx_http_invites_err(400, "BAD_REQUEST",
+                         "A string in the request body contains a NUL "
+                         "character", "Bad Request"),
+    ngx_http_invites_err(400, "BAD_REQUEST",
+                         "Field group_id is longer than 255 bytes",
+                         "Bad Request"),
+    ngx_http_invites_err(400, "BAD_REQUEST",
+                         "Field email is longer than 254 bytes",
+                         "Bad Request"),
+    ngx_http_invites_err(400, "BAD_REQUEST",
+                         "Field code is longer than 255 bytes",
+                         "Bad Request"),
+    ngx_http_invites_err(400, "BAD_REQUEST",
+                         "The tenant is not valid UTF-8 or is longer "
+                         "than 255 bytes", "Bad Request"),
+    ngx_http_invites_err(405, "METHOD_NOT_ALLOWED", "Only POST is allowed",
+                         "Method Not Allowed"),
+    ngx_http_invites_err(413, "REQUEST_TOO_LARGE",
+                         "The request body is larger than 65536 bytes",
+                         "Request Entity Too Large"),
+    ngx_http_invites_err(503, "DB_UNAVAILABLE",
+                         "The database is unavailable",
+                         "Service Unavailable"),
+    ngx_http_invites_err(504, "DB_TIMEOUT",
+                         "The database did not answer in time",
+                         "Gateway Timeout"),
+    ngx_http_invites_err(500, "DB_ERROR", "Database error",
+                         "Internal Server Error")
+};
+
+
+static const ngx_str_t  ngx_http_invites_field_names[] = {
+    ngx_string("id"),
+    ngx_string("group_id"),
+    ngx_string("email"),
+    ngx_string("code")
+};
+
+
+/* the lowerCamel spelling that protobuf's JSON mapping also accepted */
+static const ngx_str_t  ngx_http_invites_group_id_camel =
+    ngx_string("groupId");
+
+
+static const ngx_http_invites_err_e  ngx_http_invites_type_errors[] = {
+    NGX_HTTP_INVITES_BAD_ID,
+    NGX_HTTP_INVITES_BAD_GROUP_ID,
+    NGX_HTTP_INVITES_BAD_EMAIL,
+    NGX_HTTP_INVITES_BAD_CODE
+};
+
+
+static const size_t  ngx_http_invites_field_limits[] = {
+    NGX_HTTP_INVITES_MAX_FIELD,
+    NGX_HTTP_INVITES_MAX_FIELD,
+    NGX_HTTP_INVITES_MAX_EMAIL,
+    NGX_HTTP_INVITES_MAX_FIELD
+};
+
+
+static const yajl_callbacks  ngx_http_invites_json_callbacks = {
+    ngx_http_invites_json_null,
+    ngx_http_invites_json_boolean,
+    NULL,
+    NULL,
+    ngx_http_invites_json_number,
+    ngx_http_invites_json_string,
+    ngx_http_invites_json_start_map,
+    ngx_http_invites_json_map_key,
+    ngx_http_invites_json_end,
+    ngx_http_invites_json_start_array,
+    ngx_http_invites_json_end
+};
+
+
+ngx_http_invites_err_e
+ngx_http_invites_json_parse(const u_char *body, size_t len,
+    ngx_http_invites_req_t *req)
+{
+    size_t                        i;
+    yajl_handle                   h;
+    yajl_status                   st;
+    ngx_http_invites_parse_ctx_t  ctx;
+
+    ngx_memzero(req, sizeof(ngx_http_invites_req_t));
+
+    for (i = 0; i < len; i++) {
+        if (body[i] != ' ' && body[i] != '\t' && body[i] != '\r'
+            && body[i] != '\n')
+        {
+            break;
+        }
+    }
+
+    if (i == len) {
+        /* an empty body is the empty object */
+        return NGX_HTTP_INVITES_OK;
+    }
+
+    if (ngx_http_invites_utf8_valid(body, len) != NGX_OK) {
+        return NGX_HTTP_INVITES_BAD_UTF8;
+    }
+
+    ctx.req = req;
+    ctx.err = NGX_HTTP_INVITES_OK;
+    ctx.depth = 0;
+    ctx.field = -1;
+
+    h = yajl_alloc(&ngx_http_invites_json_callbacks, NULL, &ctx);
+    if (h == NULL) {
+        return NGX_HTTP_INVITES_DB_ERROR;
+    }
+
+    st = yajl_parse(h, body, len);
+
+    if (st == yajl_status_ok) {
+        st = yajl_complete_parse(h);
+    }
+
+    yajl_free(h);
+
+    if (ctx.err != NGX_HTTP_INVITES_OK) {
+        return ctx.err;
+    }
+
+    if (st != yajl_status_ok) {
+        return NGX_HTTP_INVITES_BAD_JSON;
+    }
+
+    return NGX_HTTP_INVITES_OK;
+}
+
+
+/* strict UTF-8 (RFC 3629): no overlong forms, no surrogates, <= U+10FFFF */
+
+static ngx_int_t
+ngx_http_invites_utf8_valid(const u_char *p, size_t len)
+{
+    u_char        c, lo, hi;
+    size_t        i, n, k;
+
+    i = 0;
+
+    while (i < len) {
+        c = p[i];
+
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+
+        lo = 0x80;
+        hi = 0xbf;
+
+        if (c >= 0xc2 && c <= 0xdf) {
+            n = 1;
+
+        } else if (c >= 0xe0 && c <= 0xef) {
+            n = 2;
+
+            if (c == 0xe0) {
+                lo = 0xa0;
+
+            } else if (c == 0xed) {
+                hi = 0x9f;
+            }
+
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 3;
+
+            if (c == 0xf0) {
+                lo = 0x90;
+
+            } else if (c == 0xf4) {
+                hi = 0x8f;
+            }
+
+        } else {
+            return NGX_ERROR;
+        }
+
+        if (len - i <= n) {
+            return NGX_ERROR;
+        }
+
+        if (p[i + 1] < lo || p[i + 1] > hi) {
+            return NGX_ERROR;
+        }
+
+        for (k = 2; k <= n; k++) {
+            if (p[i + k] < 0x80 || p[i + k] > 0xbf) {
+                return NGX_ERROR;
+            }
+        }
+
+        i += n + 1;
+    }
+
+    return NGX_OK;
+}
+
+
+/* a value that is not a string: fine where unknown, an error where known */
+
+static ngx_int_t
+ngx_http_invites_json_scalar(ngx_http_invites_parse_ctx_t *ctx,
+    ngx_uint_t is_null)
+{
+    if (ctx->depth == 0) {
+        ctx->err = NGX_HTTP_INVITES_NOT_OBJECT;
+        return 0;
+    }
+
+    if (ctx->depth == 1 && ctx->field >= 0) {
+
+        if (!is_null) {
+            ctx->err = ngx_http_invites_type_errors[ctx->field];
+            return 0;
+        }
+
+        /* null is the same as absent; the last duplicate key wins */
+        ngx_memzero(&ctx->req->field[ctx->field],
+                    sizeof(ngx_http_invites_field_t));
+        ctx->field = -1;
+    }
+
+    return 1;
+}
+
+
+static int
+ngx_http_invites_json_null(void *data)
+{
+    return ngx_http_invites_json_scalar(data, 1);
+}
+
+
+static int
+ngx_http_invites_json_boolean(void *data, int value)
+{
+    return ngx_http_invites_json_scalar(data, 0);
+}
+
+
+static int
+ngx_http_invites_json_number(void *data, const char *value, size_t len)
+{
+    return ngx_http_invites_json_scalar(data, 0);
+}
+
+
+static int
+ngx_http_invites_json_string(void *data, const u_char *value, size_t len)
+{
+    ngx_http_invites_field_t      *f;
+    ngx_http_invites_parse_ctx_t  *ctx;
+
+    ctx = data;
+
+    if (ctx->depth == 0) {
+        ctx->err = NGX_HTTP_INVITES_NOT_OBJECT;
+        return 0;
+    }
+
+    if (memchr(value, '\0', len) != NULL) {
+        ctx->err = NGX_HTTP_INVITES_NUL_CHAR;
+        return 0;
+    }
+
+    if (ctx->depth != 1 || ctx->field < 0) {
+        return 1;
+    }
+
+    f = &ctx->req->field[ctx->field];
+
+    ngx_memzero(f, sizeof(ngx_http_invites_field_t));
+
+    /* "" counts as absent, as in the later m3o service */
+
+    if (len > 0) {
+        f->present = 1;
+
+        if (len > ngx_http_invites_field_limits[ctx->field]) {
+            f->too_long = 1;
+
+        } else {
+            ngx_memcpy(f->data, value, len);
+            f->len = len;
+        }
+    }
+
+    ctx->field = -1;
+
+    return 1;
+}
+
+
+static int
+ngx_http_invites_json_start_map(void *data)
+{
+    ngx_http_invites_parse_ctx_t  *ctx;
+
+    ctx = data;
+
+    if (ctx->depth == 1 && ctx->field >= 0) {
+        ctx->err = ngx_http_invites_type_errors[ctx->field];
+        return 0;
+    }
+
+    ctx->depth++;
+
+    return 1;
+}
+
+
+static int
+ngx_http_invites_json_map_key(void *data, const u_char *key, size_t len)
+{
+    ngx_uint_t                     i;
+    ngx_http_invites_parse_ctx_t  *ctx;
+
+    ctx = data;
+
+    if (ctx->depth != 1) {
+        return 1;
+    }
+
+    ctx->field = -1;
+
+    for (i = 0; i < NGX_HTTP_INVITES_NFIELDS; i++) {
+        if (len == ngx_http_invites_field_names[i].len
+            && ngx_memcmp(key, ngx_http_invites_field_names[i].data, len)
+               == 0)
+        {
+            ctx->field = i;
+            return 1;
+        }
+    }
+
+    if (len == ngx_http_invites_group_id_camel.len
+        && ngx_memcmp(key, ngx_http_invites_group_id_camel.data, len) == 0)
+    {
+        ctx->field = NGX_HTTP_INVITES_F_GROUP_ID;
+    }
+
+    return 1;
+}
+
+
+static int
+ngx_http_invites_json_end(void *data)
+{
+    ngx_http_invites_parse_ctx_t  *ctx;
+
+    ctx = data;
+
+    ctx->depth--;
+
+    if (ctx->depth == 1) {
+        /* the end of an unknown field's object or array */
+        ctx->field = -1;
+    }
+
+    return 1;
+}
+
+
+static int
+ngx_http_invites_json_start_array(void *data)
+{
+    ngx_http_invites_parse_ctx_t  *ctx;
+
+    ctx = data;
+
+    if (ctx->depth == 0) {
+        ctx->err = NGX_HTTP_INVITES_NOT_OBJECT;
+        return 0;
+    }
+
+    if (ctx->depth == 1 && ctx->field >= 0) {
+        ctx->err = ngx_http_invites_type_errors[ctx->field];
+        return 0;
+    }
+
+    ctx->depth++;
+
+    return 1;
+}
+
+
+const ngx_http_invites_error_t *
+ngx_http_invites_json_error_info(ngx_http_invites_err_e err)
+{
+    if ((ngx_uint_t) err >= NGX_HTTP_INVITES_NERRORS) {
+        err = NGX_HTTP_INVITES_DB_ERROR;
+    }
+
+    return &ngx_http_invites_errors[err];
+}
+
+
+/*
+ * The writers return a generator holding the whole response, or NULL when
+ * memory ran out or a value was not UTF-8; the caller takes the buffer and
+ * frees the generator.
+ */
+
+yajl_gen
+ngx_http_invites_json_invite(ngx_http_invites_invite_t *invite)
+{
+    yajl_gen         g;
+    yajl_gen_status  st;
+
+    g = ngx_http_invites_json_gen();
+    if (g == NULL) {
+        return NULL;
+    }
+
+    st = yajl_gen_map_open(g);
+    st |= ngx_http_invites_json_key(g, "invite");
+    st |= ngx_http_invites_json_invite_map(g, invite);
+    st |= yajl_gen_map_close(g);
+
+    return ngx_http_invites_json_done(g, st);
+}
+
+
+yajl_gen
+ngx_http_invites_json_list(ngx_http_invites_invite_t *invites, ngx_uint_t n)
+{
+    yajl_gen         g;
+    ngx_uint_t       i;
+    yajl_gen_status  st;
+
+    g = ngx_http_invites_json_gen();
+    if (g == NULL) {
+        return NULL;
+    }
+
+    st = yajl_gen_map_open(g);
+    st |= ngx_http_invites_json_key(g, "invites");
+    st |= yajl_gen_array_open(g);
+
+    for (i = 0; i < n; i++) {
+        st |= ngx_http_invites_json_invite_map(g, &invites[i]);
+    }
+
+    st |= yajl_gen_array_close(g);
+    st |= yajl_gen_map_close(g);
+
+    return ngx_http_invites_json_done(g, st);
+}
+
+
+yajl_gen
+ngx_http_invites_json_empty(void)
+{
+    yajl_gen         g;
+    yajl_gen_status  st;
+
+    g = ngx_http_invites_json_gen();
+    if (g == NULL) {
+        return NULL;
+    }
+
+    st = yajl_gen_map_open(g);
+    st |= yajl_gen_map_close(g);
+
+    return ngx_http_invites_json_done(g, st);
+}
+
+
+yajl_gen
+ngx_http_invites_json_error(ngx_http_invites_err_e err)
+{
+    yajl_gen                         g;
+    yajl_gen_status                  st;
+    const ngx_http_invites_error_t  *e;
+
+    e = ngx_http_invites_json_error_info(err);
+
+    g = ngx_http_invites_json_gen();
+    if (g == NULL) {
+        return NULL;
+    }
+
+    st = yajl_gen_map_open(g);
+    st |= ngx_http_invites_json_key(g, "id");
+    st |= ngx_http_invites_json_str(g, &e->id);
+    st |= ngx_http_invites_json_key(g, "code");
+    st |= yajl_gen_integer(g, e->status);
+    st |= ngx_http_invites_json_key(g, "detail");
+    st |= ngx_http_invites_json_str(g, &e->detail);
+    st |= ngx_http_invites_json_key(g, "status");
+    st |= ngx_http_invites_json_str(g, &e->status_text);
+    st |= yajl_gen_map_close(g);
+
+    return ngx_http_invites_json_done(g, st);
+}
+
+
+static yajl_gen
+ngx_http_invites_json_gen(void)
+{
+    yajl_gen  g;
+
+    g = yajl_gen_alloc(NULL);
+    if (g == NULL) {
+        return NULL;
+    }
+
+    /* a value that is not UTF-8 fails the response instead of breaking it */
+    yajl_gen_config(g, yajl_gen_validate_utf8, 1);
+
+    return g;
+}
+
+
+static yajl_gen_status
+ngx_http_invites_json_str(yajl_gen g, const ngx_str_t *s)
+{
+    return yajl_gen_string(g, s->data, s->len);
+}
+
+
+static yajl_gen_status
+ngx_http_invites_json_key(yajl_gen g, const char *key)
+{
+    return yajl_gen_string(g, (const u_char *) key, ngx_strlen(key));
+}
+
+
+static yajl_gen_status
+ngx_http_invites_json_invite_map(yajl_gen g,
+    ngx_http_invites_invite_t *invite)
+{
+    yajl_gen_status  st;
+
+    st = yajl_gen_map_open(g);
+    st |= ngx_http_invites_json_key(g, "id");
+    st |= ngx_http_invites_json_str(g, &invite->id);
+    st |= ngx_http_invites_json_key(g, "group_id");
+    st |= ngx_http_invites_json_str(g, &invite->group_id);
+    st |= ngx_http_invites_json_key(g, "email");
+    st |= ngx_http_invites_json_str(g, &invite->email);
+    st |= ngx_http_invites_json_key(g, "code");
+    st |= ngx_http_invites_json_str(g, &invite->code);
+    st |= yajl_gen_map_close(g);
+
+    return st;
+}
+
+
+static yajl_gen
+ngx_http_invites_json_done(yajl_gen g, yajl_gen_status st)
+{
+    if (st != yajl_gen_status_ok) {
+        yajl_gen_free(g);
+        return NULL;
+    }
+
+    return g;
+}

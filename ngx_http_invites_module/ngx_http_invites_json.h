@@ -1,0 +1,43 @@
+
+/*
+ * Copyright (C) The ngx_http_invites_module authors
+ */
+
+
+#ifndef _NGX_HTTP_INVITES_JSON_H_INCLUDED_
+#define _NGX_HTTP_INVITES_JSON_H_INCLUDED_
+
+
+#include <yajl/yajl_gen.h>
+
+#include "ngx_http_invites_module.h"
+
+
+/*
+ * The request parser and the response writer.  Neither needs a running
+ * nginx: a test or fuzz program can call them with plain buffers.
+ */
+
+
+typedef struct {
+    ngx_uint_t                  status;
+    ngx_str_t                   id;
+    ngx_str_t                   detail;
+    ngx_str_t                   status_text;
+} ngx_http_invites_error_t;
+
+
+ngx_http_invites_err_e ngx_http_invites_json_parse(const u_char *body,
+    size_t len, ngx_http_invites_req_t *req);
+
+const ngx_http_invites_error_t *ngx_http_invites_json_error_info(
+    ngx_http_invites_err_e err);
+
+yajl_gen ngx_http_invites_json_invite(ngx_http_invites_invite_t *invite);
+yajl_gen ngx_http_invites_json_list(ngx_http_invites_invite_t *invites,
+    ngx_uint_t n);
+yajl_gen ngx_http_invites_json_empty(void);
+yajl_gen ngx_http_invites_json_error(ngx_http_invites_err_e err);
+
+
+#endif /* _NGX_HTTP_INVITES_JSON_H_INCLUDED_ */

@@ -1,0 +1,95 @@
+
+/*
+ * Copyright (C) The ngx_http_invites_module authors
+ */
+
+
+#ifndef _NGX_HTTP_INVITES_MODULE_H_INCLUDED_
+#define _NGX_HTTP_INVITES_MODULE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+
+/* the types every layer shares: API errors, the parsed request, an invite */
+
+
+#define NGX_HTTP_INVITES_MAX_BODY     65536
+#define NGX_HTTP_INVITES_MAX_FIELD    255
+#define NGX_HTTP_INVITES_MAX_EMAIL    254
+#define NGX_HTTP_INVITES_MAX_TENANT   255
+
+
+typedef enum {
+    NGX_HTTP_INVITES_OK = 0,
+    NGX_HTTP_INVITES_MISSING_ID,
+    NGX_HTTP_INVITES_MISSING_GROUP_ID,
+    NGX_HTTP_INVITES_MISSING_EMAIL,
+    NGX_HTTP_INVITES_INVALID_EMAIL,
+    NGX_HTTP_INVITES_ID_OR_CODE_REQUIRED,
+    NGX_HTTP_INVITES_GROUP_ID_OR_EMAIL_REQUIRED,
+    NGX_HTTP_INVITES_NOT_FOUND,
+    NGX_HTTP_INVITES_NO_ENDPOINT,
+    NGX_HTTP_INVITES_BAD_JSON,
+    NGX_HTTP_INVITES_NOT_OBJECT,
+    NGX_HTTP_INVITES_BAD_UTF8,
+    NGX_HTTP_INVITES_BAD_ID,
+    NGX_HTTP_INVITES_BAD_GROUP_ID,
+    NGX_HTTP_INVITES_BAD_EMAIL,
+    NGX_HTTP_INVITES_BAD_CODE,
+    NGX_HTTP_INVITES_NUL_CHAR,
+    NGX_HTTP_INVITES_LONG_GROUP_ID,
+    NGX_HTTP_INVITES_LONG_EMAIL,
+    NGX_HTTP_INVITES_LONG_CODE,
+    NGX_HTTP_INVITES_BAD_TENANT,
+    NGX_HTTP_INVITES_METHOD_NOT_ALLOWED,
+    NGX_HTTP_INVITES_TOO_LARGE,
+    NGX_HTTP_INVITES_DB_UNAVAILABLE,
+    NGX_HTTP_INVITES_DB_TIMEOUT,
+    NGX_HTTP_INVITES_DB_ERROR,
+    NGX_HTTP_INVITES_NERRORS
+} ngx_http_invites_err_e;
+
+
+typedef enum {
+    NGX_HTTP_INVITES_CREATE = 0,
+    NGX_HTTP_INVITES_READ,
+    NGX_HTTP_INVITES_LIST,
+    NGX_HTTP_INVITES_DELETE
+} ngx_http_invites_endpoint_e;
+
+
+typedef enum {
+    NGX_HTTP_INVITES_F_ID = 0,
+    NGX_HTTP_INVITES_F_GROUP_ID,
+    NGX_HTTP_INVITES_F_EMAIL,
+    NGX_HTTP_INVITES_F_CODE,
+    NGX_HTTP_INVITES_NFIELDS
+} ngx_http_invites_field_e;
+
+
+typedef struct {
+    size_t                      len;
+    unsigned                    present:1;
+    unsigned                    too_long:1;
+    u_char                      data[NGX_HTTP_INVITES_MAX_FIELD + 1];
+} ngx_http_invites_field_t;
+
+
+/* the request body, as the parser leaves it: string fields only */
+typedef struct {
+    ngx_http_invites_field_t    field[NGX_HTTP_INVITES_NFIELDS];
+} ngx_http_invites_req_t;
+
+
+typedef struct {
+    ngx_str_t                   id;
+    ngx_str_t                   group_id;
+    ngx_str_t                   email;
+    ngx_str_t                   code;
+} ngx_http_invites_invite_t;
+
+
+#endif /* _NGX_HTTP_INVITES_MODULE_H_INCLUDED_ */

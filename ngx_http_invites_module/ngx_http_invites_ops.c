@@ -1,0 +1,640 @@
+
+/*
+ * Copyright (C) The ngx_http_invites_module authors
+ */
+
+
+#include <sys/random.h>
+
+#include "ngx_http_invites_ops.h"
+
+
+#define NGX_HTTP_INVITES_COLUMNS  "id, group_id, email, code"
+
+#define ngx_http_invites_alnum(c)                                             \
+    (((c) >= '0' && (c) <= '9') || ((c) >= 'a' && (c) <= 'z')                 \
+     || ((c) >= 'A' && (c) <= 'Z'))
+
+
+typedef struct {
+    ngx_str_t                    name;
+    ngx_http_invites_endpoint_e  endpoint;
+} ngx_http_invites_endpoint_t;
+
+
+static ngx_http_invites_err_e ngx_http_invites_op_create(
+    ngx_http_invites_op_t *op, ngx_http_invites_req_t *req);
+static ngx_http_invites_err_e ngx_http_invites_op_read(
+    ngx_http_invites_op_t *op, ngx_http_invites_req_t *req);
+static ngx_http_invites_err_e ngx_http_invites_op_list(
+    ngx_http_invites_op_t *op, ngx_http_invites_req_t *req);
+static ngx_http_invites_err_e ngx_http_invites_op_delete(
+    ngx_http_invites_op_t *op, ngx_http_invites_req_t *req);
+static void ngx_http_invites_op_param(ngx_http_invites_op_t *op,
+    u_char *data, size_t len);
+static void ngx_http_invites_op_field(ngx_http_invites_op_t *op,
+    ngx_http_invites_field_t *f);
+static ngx_int_t ngx_http_invites_email_valid(u_char *p, size_t len);
+static void ngx_http_invites_lowcase(ngx_http_invites_field_t *f);
+static ngx_int_t ngx_http_invites_uuid_valid(u_char *p, size_t len);
+static ngx_int_t ngx_http_invites_random(u_char *buf, size_t len);
+
+
+static const ngx_http_invites_endpoint_t  ngx_http_invites_endpoints[] = {
+    { ngx_string("create"), NGX_HTTP_INVITES_CREATE },
+    { ngx_string("read"), NGX_HTTP_INVITES_READ },
+    { ngx_string("list"), NGX_HTTP_INVITES_LIST },
+    { ngx_string("delete"), NGX_HTTP_INVITES_DELETE }
+};
+
+
+static const char *ngx_http_invites_stmt_names[] = {
+    "invites_create",
+    "invites_read_id",
+    "invites_read_code",
+    "invites_list_group",
+    "invites_list_email",
+    "invites_list_both",
+    "invites_delete"
+};
+
+
+/*
+ * Every statement is prepared once per connection, in one round trip.
+ *
+ * Create inserts unless any key is taken.  When nothing was inserted, the
+ * second branch finds the invite that already holds (tenant, group_id,
+ * email); when it finds nothing either, the code (or id) collided, or a
+ * concurrent insert of the same invite committed after this statement's
+ * snapshot: the module retries with a new id and code.
+ */
+
+static const char  ngx_http_invites_prepare[] =
+
+    "PREPARE invites_create (text, uuid, text, text, text) AS "
+    "WITH ins AS ("
+      "INSERT INTO invites (tenant, id, group_id, email, code) "
+      "VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING "
+      "RETURNING " NGX_HTTP_INVITES_COLUMNS ") "
+    "SELECT " NGX_HTTP_INVITES_COLUMNS " FROM ins "
+    "UNION ALL "
+    "SELECT " NGX_HTTP_INVITES_COLUMNS " FROM invites "
+    "WHERE tenant = $1 AND group_id = $3 AND email = $4 "
+      "AND NOT EXISTS (SELECT 1 FROM ins);"
+
+    "PREPARE invites_read_id (text, uuid) AS "
+    "SELECT " NGX_HTTP_INVITES_COLUMNS " FROM invites "
+    "WHERE tenant = $1 AND id = $2;"
+
+    "PREPARE invites_read_code (text, text) AS "
+    "SELECT " NGX_HTTP_INVITES_COLUMNS " FROM invites "
+    "WHERE tenant = $1 AND code = $2;"
+
+    "PREPARE invites_list_group (text, text) AS "
+    "SELECT " NGX_HTTP_INVITES_COLUMNS " FROM invites "
+    "WHERE tenant = $1 AND group_id = $2 ORDER BY created_at, id;"
+
+    "PREPARE invites_list_email (text, text) AS "
+    "SELECT " NGX_HTTP_INVITES_COLUMNS " FROM invites "
+    "WHERE tenant = $1 AND email = $2 ORDER BY created_at, id;"
+
+    "PREPARE invites_list_both (text, text, text) AS "
+    "SELECT " NGX_HTTP_INVITES_COLUMNS " FROM invites "
+    "WHERE tenant = $1 AND group_id = $2 AND email = $3 "
+    "ORDER BY created_at, id;"
+
+    "PREPARE invites_delete (text, uuid) AS "
+    "DELETE FROM invites WHERE tenant = $1 AND id = $2;";
+
+
+ngx_int_t
+ngx_http_invites_op_endpoint(ngx_str_t *name,
+    ngx_http_invites_endpoint_e *endpoint)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < sizeof(ngx_http_invites_endpoints)
+                    / sizeof(ngx_http_invites_endpoint_t); i++)
+    {
+        if (name->len == ngx_http_invites_endpoints[i].name.len
+            && ngx_strncasecmp(name->data,
+                               ngx_http_invites_endpoints[i].name.data,
+                               name->len)
+               == 0)
+        {
+            *endpoint = ngx_http_invites_endpoints[i].endpoint;
+            return NGX_OK;
+        }
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/* validates in m3o's order and fills the statement's parameters */
+
+ngx_http_invites_err_e
+ngx_http_invites_op_init(ngx_http_invites_op_t *op,
+    ngx_http_invites_endpoint_e endpoint, ngx_http_invites_req_t *req,
+    ngx_str_t *tenant)
+{
+    ngx_memzero(op, sizeof(ngx_http_invites_op_t));
+
+    op->endpoint = endpoint;
+
+    ngx_http_invites_op_param(op, tenant->data, tenant->len);
+
+    switch (endpoint) {
+
+    case NGX_HTTP_INVITES_CREATE:
+        return ngx_http_invites_op_create(op, req);
+
+    case NGX_HTTP_INVITES_READ:
+        return ngx_http_invites_op_read(op, req);
+
+    case NGX_HTTP_INVITES_LIST:
+        return ngx_http_invites_op_list(op, req);
+
+    default: /* NGX_HTTP_INVITES_DELETE */
+        return ngx_http_invites_op_delete(op, req);
+    }
+}
+
+
+static ngx_http_invites_err_e
+ngx_http_invites_op_create(ngx_http_invites_op_t *op,
+    ngx_http_invites_req_t *req)
+{
+    ngx_http_invites_field_t  *group, *email;
+
+    group = &req->field[NGX_HTTP_INVITES_F_GROUP_ID];
+    email = &req->field[NGX_HTTP_INVITES_F_EMAIL];
+
+    if (!group->present) {
+        return NGX_HTTP_INVITES_MISSING_GROUP_ID;
+    }
+
+    if (group->too_long) {
+        return NGX_HTTP_INVITES_LONG_GROUP_ID;
+    }
+
+    if (!email->present) {
+        return NGX_HTTP_INVITES_MISSING_EMAIL;
+    }
+
+    if (email->too_long
+        || ngx_http_invites_email_valid(email->data, email->len) != NGX_OK)
+    {
+        return NGX_HTTP_INVITES_INVALID_EMAIL;
+    }
+
+    ngx_http_invites_lowcase(email);
+
+    op->stmt = NGX_HTTP_INVITES_STMT_CREATE;
+
+    if (ngx_http_invites_op_regenerate(op) != NGX_OK) {
+        return NGX_HTTP_INVITES_DB_ERROR;
+    }
+
+    ngx_http_invites_op_param(op, op->id, sizeof(op->id));
+    ngx_http_invites_op_field(op, group);
+    ngx_http_invites_op_field(op, email);
+    ngx_http_invites_op_param(op, op->code, sizeof(op->code));
+
+    return NGX_HTTP_INVITES_OK;
+}
+
+
+static ngx_http_invites_err_e
+ngx_http_invites_op_read(ngx_http_invites_op_t *op,
+    ngx_http_invites_req_t *req)
+{
+    ngx_http_invites_field_t  *id, *code;
+
+    id = &req->field[NGX_HTTP_INVITES_F_ID];
+    code = &req->field[NGX_HTTP_INVITES_F_CODE];
+
+    if (id->present) {
+
+        if (ngx_http_invites_uuid_valid(id->data, id->len) != NGX_OK) {
+            /* no invite has an id that is not a UUID */
+            op->direct = 1;
+            op->direct_err = NGX_HTTP_INVITES_NOT_FOUND;
+            return NGX_HTTP_INVITES_OK;
+        }
+
+        op->stmt = NGX_HTTP_INVITES_STMT_READ_ID;
+        ngx_http_invites_op_field(op, id);
+
+        return NGX_HTTP_INVITES_OK;
+    }
+
+    if (!code->present) {
+        return NGX_HTTP_INVITES_ID_OR_CODE_REQUIRED;
+    }
+
+    if (code->too_long) {
+        return NGX_HTTP_INVITES_LONG_CODE;
+    }
+
+    op->stmt = NGX_HTTP_INVITES_STMT_READ_CODE;
+    ngx_http_invites_op_field(op, code);
+
+    return NGX_HTTP_INVITES_OK;
+}
+
+
+static ngx_http_invites_err_e
+ngx_http_invites_op_list(ngx_http_invites_op_t *op,
+    ngx_http_invites_req_t *req)
+{
+    ngx_http_invites_field_t  *group, *email;
+
+    group = &req->field[NGX_HTTP_INVITES_F_GROUP_ID];
+    email = &req->field[NGX_HTTP_INVITES_F_EMAIL];
+
+    if (!group->present && !email->present) {
+        return NGX_HTTP_INVITES_GROUP_ID_OR_EMAIL_REQUIRED;
+    }
+
+    if (group->too_long) {
+        return NGX_HTTP_INVITES_LONG_GROUP_ID;
+    }
+
+    if (email->too_long) {
+        return NGX_HTTP_INVITES_LONG_EMAIL;
+    }
+
+    ngx_http_invites_lowcase(email);
+
+    if (group->present) {
+        ngx_http_invites_op_field(op, group);
+    }
+
+    if (email->present) {
+        ngx_http_invites_op_field(op, email);
+    }
+
+    op->stmt = !email->present ? NGX_HTTP_INVITES_STMT_LIST_GROUP
+               : !group->present ? NGX_HTTP_INVITES_STMT_LIST_EMAIL
+               : NGX_HTTP_INVITES_STMT_LIST_BOTH;
+
+    return NGX_HTTP_INVITES_OK;
+}
+
+
+static ngx_http_invites_err_e
+ngx_http_invites_op_delete(ngx_http_invites_op_t *op,
+    ngx_http_invites_req_t *req)
+{
+    ngx_http_invites_field_t  *id;
+
+    id = &req->field[NGX_HTTP_INVITES_F_ID];
+
+    if (!id->present) {
+        return NGX_HTTP_INVITES_MISSING_ID;
+    }
+
+    if (ngx_http_invites_uuid_valid(id->data, id->len) != NGX_OK) {
+        /* deleting what cannot exist succeeds, as deleting twice does */
+        op->direct = 1;
+        op->direct_err = NGX_HTTP_INVITES_OK;
+        return NGX_HTTP_INVITES_OK;
+    }
+
+    op->stmt = NGX_HTTP_INVITES_STMT_DELETE;
+    ngx_http_invites_op_field(op, id);
+
+    return NGX_HTTP_INVITES_OK;
+}
+
+
+static void
+ngx_http_invites_op_param(ngx_http_invites_op_t *op, u_char *data,
+    size_t len)
+{
+    op->values[op->nparams] = (const char *) data;
+    op->lengths[op->nparams] = (int) len;
+    op->nparams++;
+}
+
+
+static void
+ngx_http_invites_op_field(ngx_http_invites_op_t *op,
+    ngx_http_invites_field_t *f)
+{
+    ngx_http_invites_op_param(op, f->data, f->len);
+}
+
+
+/* a new random UUID v4 and 8-digit code for Create, in place */
+
+ngx_int_t
+ngx_http_invites_op_regenerate(ngx_http_invites_op_t *op)
+{
+    u_char           *p;
+    uint32_t          v;
+    ngx_uint_t        i;
+    u_char            rnd[16];
+    static u_char     hex[] = "0123456789abcdef";
+
+    if (op->attempts++ >= NGX_HTTP_INVITES_CREATE_ATTEMPTS) {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_invites_random(rnd, sizeof(rnd)) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    rnd[6] = (rnd[6] & 0x0f) | 0x40;
+    rnd[8] = (rnd[8] & 0x3f) | 0x80;
+
+    p = op->id;
+
+    for (i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) {
+            *p++ = '-';
+        }
+
+        *p++ = hex[rnd[i] >> 4];
+        *p++ = hex[rnd[i] & 0x0f];
+    }
+
+    /* uniform in 10000000..99999999, as m3o's codes have no leading zero */
+
+    do {
+        if (ngx_http_invites_random((u_char *) &v, sizeof(v)) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+    } while (v >= 4230000000U);
+
+    v = 10000000 + v % 90000000;
+
+    for (i = 8; i > 0; i--) {
+        op->code[i - 1] = (u_char) ('0' + v % 10);
+        v /= 10;
+    }
+
+    return NGX_OK;
+}
+
+
+const char *
+ngx_http_invites_op_stmt_name(ngx_http_invites_op_t *op)
+{
+    return ngx_http_invites_stmt_names[op->stmt];
+}
+
+
+const char *
+ngx_http_invites_op_prepare_sql(void)
+{
+    return ngx_http_invites_prepare;
+}
+
+
+/*
+ * Maps a statement's result to invites, or to the error to answer.
+ * NGX_AGAIN asks for Create to run again with a new id and code.
+ */
+
+ngx_int_t
+ngx_http_invites_op_rows(ngx_http_invites_op_t *op, PGresult *res,
+    ngx_pool_t *pool, ngx_log_t *log, ngx_http_invites_invite_t **invites,
+    ngx_uint_t *n, ngx_http_invites_err_e *err)
+{
+    int                         i, rows;
+    char                       *state;
+    ngx_http_invites_invite_t  *inv;
+
+    *invites = NULL;
+    *n = 0;
+    *err = NGX_HTTP_INVITES_OK;
+
+    switch (PQresultStatus(res)) {
+
+    case PGRES_TUPLES_OK:
+    case PGRES_COMMAND_OK:
+        break;
+
+    default:
+        state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+        if (state != NULL && ngx_strcmp(state, "57014") == 0) {
+            /* statement_timeout, the server's side of invites_db_timeout */
+            *err = NGX_HTTP_INVITES_DB_TIMEOUT;
+
+        } else if (state != NULL && ngx_strncmp(state, "08", 2) == 0) {
+            *err = NGX_HTTP_INVITES_DB_UNAVAILABLE;
+
+        } else {
+            *err = NGX_HTTP_INVITES_DB_ERROR;
+        }
+
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "invites: %s failed: %s",
+                      ngx_http_invites_stmt_names[op->stmt],
+                      PQresultErrorMessage(res));
+        return NGX_OK;
+    }
+
+    if (op->stmt == NGX_HTTP_INVITES_STMT_DELETE) {
+        return NGX_OK;
+    }
+
+    rows = PQntuples(res);
+
+    if (PQnfields(res) != 4) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "invites: %s returned %d columns instead of 4",
+                      ngx_http_invites_stmt_names[op->stmt],
+                      PQnfields(res));
+        *err = NGX_HTTP_INVITES_DB_ERROR;
+        return NGX_OK;
+    }
+
+    if (rows == 0 && op->stmt == NGX_HTTP_INVITES_STMT_CREATE) {
+
+        switch (ngx_http_invites_op_regenerate(op)) {
+
+        case NGX_OK:
+            ngx_log_debug0(NGX_LOG_DEBUG_HTTP, log, 0,
+                           "invites: create collided, retrying");
+            return NGX_AGAIN;
+
+        case NGX_DECLINED:
+            ngx_log_error(NGX_LOG_ERR, log, 0,
+                          "invites: create found neither a free code nor "
+                          "the existing invite after %d attempts",
+                          NGX_HTTP_INVITES_CREATE_ATTEMPTS);
+            break;
+
+        default:
+            ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
+                          "invites: getrandom() failed");
+            break;
+        }
+
+        *err = NGX_HTTP_INVITES_DB_ERROR;
+        return NGX_OK;
+    }
+
+    if (rows == 0 && op->endpoint == NGX_HTTP_INVITES_READ) {
+        *err = NGX_HTTP_INVITES_NOT_FOUND;
+        return NGX_OK;
+    }
+
+    if (rows == 0) {
+        return NGX_OK;
+    }
+
+    inv = ngx_palloc(pool, rows * sizeof(ngx_http_invites_invite_t));
+    if (inv == NULL) {
+        *err = NGX_HTTP_INVITES_DB_ERROR;
+        return NGX_OK;
+    }
+
+    for (i = 0; i < rows; i++) {
+        inv[i].id.data = (u_char *) PQgetvalue(res, i, 0);
+        inv[i].id.len = PQgetlength(res, i, 0);
+        inv[i].group_id.data = (u_char *) PQgetvalue(res, i, 1);
+        inv[i].group_id.len = PQgetlength(res, i, 1);
+        inv[i].email.data = (u_char *) PQgetvalue(res, i, 2);
+        inv[i].email.len = PQgetlength(res, i, 2);
+        inv[i].code.data = (u_char *) PQgetvalue(res, i, 3);
+        inv[i].code.len = PQgetlength(res, i, 3);
+    }
+
+    *invites = inv;
+    *n = rows;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The m3o rule: a local part of [a-zA-Z0-9.!#$%&'*+/=?^_`{|}~-], "@", and
+ * dot-separated labels of letters, digits and inner hyphens, each at most
+ * 63 long; at most 254 in all.
+ */
+
+static ngx_int_t
+ngx_http_invites_email_valid(u_char *p, size_t len)
+{
+    u_char     c, *at, *end, *label;
+    static const char  local[] = ".!#$%&'*+/=?^_`{|}~-";
+
+    if (len > NGX_HTTP_INVITES_MAX_EMAIL) {
+        return NGX_DECLINED;
+    }
+
+    end = p + len;
+    at = ngx_strlchr(p, end, '@');
+
+    if (at == NULL || at == p || at + 1 == end) {
+        return NGX_DECLINED;
+    }
+
+    for ( /* void */ ; p < at; p++) {
+        c = *p;
+
+        if (!ngx_http_invites_alnum(c)
+            && (c == '\0' || strchr(local, c) == NULL))
+        {
+            return NGX_DECLINED;
+        }
+    }
+
+    label = at + 1;
+
+    for (p = label; p <= end; p++) {
+
+        if (p == end || *p == '.') {
+
+            if (p == label || p - label > 63
+                || *label == '-' || *(p - 1) == '-')
+            {
+                return NGX_DECLINED;
+            }
+
+            label = p + 1;
+            continue;
+        }
+
+        c = *p;
+
+        if (!ngx_http_invites_alnum(c) && c != '-') {
+            return NGX_DECLINED;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_invites_lowcase(ngx_http_invites_field_t *f)
+{
+    size_t  i;
+
+    for (i = 0; i < f->len; i++) {
+        f->data[i] = ngx_tolower(f->data[i]);
+    }
+}
+
+
+/* the canonical 8-4-4-4-12 form, in either case */
+
+static ngx_int_t
+ngx_http_invites_uuid_valid(u_char *p, size_t len)
+{
+    size_t  i;
+
+    if (len != 36) {
+        return NGX_DECLINED;
+    }
+
+    for (i = 0; i < len; i++) {
+
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (p[i] != '-') {
+                return NGX_DECLINED;
+            }
+
+            continue;
+        }
+
+        if (!ngx_http_invites_alnum(p[i])
+            || (ngx_tolower(p[i]) > 'f' && p[i] > '9'))
+        {
+            return NGX_DECLINED;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_invites_random(u_char *buf, size_t len)
+{
+    ssize_t  n;
+
+    while (len > 0) {
+        n = getrandom(buf, len, 0);
+
+        if (n == -1) {
+            if (ngx_errno == NGX_EINTR) {
+                continue;
+            }
+
+            return NGX_ERROR;
+        }
+
+        buf += n;
+        len -= n;
+    }
+
+    return NGX_OK;
+}

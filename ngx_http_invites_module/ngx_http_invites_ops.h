@@ -1,0 +1,72 @@
+
+/*
+ * Copyright (C) The ngx_http_invites_module authors
+ */
+
+
+#ifndef _NGX_HTTP_INVITES_OPS_H_INCLUDED_
+#define _NGX_HTTP_INVITES_OPS_H_INCLUDED_
+
+
+#include <libpq-fe.h>
+
+#include "ngx_http_invites_module.h"
+
+
+/*
+ * The four operations as data: how a parsed request is validated, which
+ * prepared statement it runs with which parameters, and how the rows map
+ * back to invites.
+ */
+
+
+#define NGX_HTTP_INVITES_MAX_PARAMS      5
+
+/* a code collision is retried with a new code this many times */
+#define NGX_HTTP_INVITES_CREATE_ATTEMPTS 8
+
+
+typedef enum {
+    NGX_HTTP_INVITES_STMT_CREATE = 0,
+    NGX_HTTP_INVITES_STMT_READ_ID,
+    NGX_HTTP_INVITES_STMT_READ_CODE,
+    NGX_HTTP_INVITES_STMT_LIST_GROUP,
+    NGX_HTTP_INVITES_STMT_LIST_EMAIL,
+    NGX_HTTP_INVITES_STMT_LIST_BOTH,
+    NGX_HTTP_INVITES_STMT_DELETE
+} ngx_http_invites_stmt_e;
+
+
+typedef struct {
+    ngx_http_invites_endpoint_e  endpoint;
+    ngx_http_invites_stmt_e      stmt;
+
+    /* set when the answer is known without asking the database */
+    unsigned                     direct:1;
+    ngx_http_invites_err_e       direct_err;
+
+    ngx_uint_t                   attempts;
+    int                          nparams;
+    const char                  *values[NGX_HTTP_INVITES_MAX_PARAMS];
+    int                          lengths[NGX_HTTP_INVITES_MAX_PARAMS];
+
+    u_char                       id[36];
+    u_char                       code[8];
+} ngx_http_invites_op_t;
+
+
+ngx_int_t ngx_http_invites_op_endpoint(ngx_str_t *name,
+    ngx_http_invites_endpoint_e *endpoint);
+ngx_http_invites_err_e ngx_http_invites_op_init(ngx_http_invites_op_t *op,
+    ngx_http_invites_endpoint_e endpoint, ngx_http_invites_req_t *req,
+    ngx_str_t *tenant);
+ngx_int_t ngx_http_invites_op_regenerate(ngx_http_invites_op_t *op);
+const char *ngx_http_invites_op_stmt_name(ngx_http_invites_op_t *op);
+const char *ngx_http_invites_op_prepare_sql(void);
+ngx_int_t ngx_http_invites_op_rows(ngx_http_invites_op_t *op,
+    PGresult *res, ngx_pool_t *pool, ngx_log_t *log,
+    ngx_http_invites_invite_t **invites, ngx_uint_t *n,
+    ngx_http_invites_err_e *err);
+
+
+#endif /* _NGX_HTTP_INVITES_OPS_H_INCLUDED_ */
