@@ -142,7 +142,12 @@ ngx_http_invites_op_init(ngx_http_invites_op_t *op,
 
     op->endpoint = endpoint;
 
-    ngx_http_invites_op_param(op, tenant->data, tenant->len);
+    if (tenant->len > NGX_HTTP_INVITES_MAX_TENANT) {
+        return NGX_HTTP_INVITES_BAD_TENANT;
+    }
+
+    ngx_memcpy(op->tenant, tenant->data, tenant->len);
+    ngx_http_invites_op_param(op, op->tenant, tenant->len);
 
     switch (endpoint) {
 
@@ -196,10 +201,10 @@ ngx_http_invites_op_create(ngx_http_invites_op_t *op,
         return NGX_HTTP_INVITES_DB_ERROR;
     }
 
-    ngx_http_invites_op_param(op, op->id, sizeof(op->id));
+    ngx_http_invites_op_param(op, op->id, sizeof(op->id) - 1);
     ngx_http_invites_op_field(op, group);
     ngx_http_invites_op_field(op, email);
-    ngx_http_invites_op_param(op, op->code, sizeof(op->code));
+    ngx_http_invites_op_param(op, op->code, sizeof(op->code) - 1);
 
     return NGX_HTTP_INVITES_OK;
 }

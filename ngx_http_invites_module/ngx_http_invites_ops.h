@@ -50,8 +50,10 @@ typedef struct {
     const char                  *values[NGX_HTTP_INVITES_MAX_PARAMS];
     int                          lengths[NGX_HTTP_INVITES_MAX_PARAMS];
 
-    u_char                       id[36];
-    u_char                       code[8];
+    /* libpq takes text parameters NUL-terminated */
+    u_char                       tenant[NGX_HTTP_INVITES_MAX_TENANT + 1];
+    u_char                       id[37];
+    u_char                       code[9];
 } ngx_http_invites_op_t;
 
 
