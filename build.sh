@@ -108,7 +108,9 @@ build() {
         die "the compiler warned"
     fi
 
-    cp "$src/objs/ngx_http_invites_module.so" "$BUILD/"
+    # a new inode: a running nginx keeps the module it mapped
+    cp "$src/objs/ngx_http_invites_module.so" "$BUILD/.module.so.new"
+    mv -f "$BUILD/.module.so.new" "$BUILD/ngx_http_invites_module.so"
     log "built $BUILD/ngx_http_invites_module.so"
 }
 

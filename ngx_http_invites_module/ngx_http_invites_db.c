@@ -68,6 +68,11 @@ static void ngx_http_invites_db_close(ngx_http_invites_db_conn_t *pc,
 static void ngx_http_invites_db_fail(ngx_http_invites_db_conn_t *pc,
     ngx_http_invites_err_e err);
 static void ngx_http_invites_db_notice(void *arg, const char *message);
+static const char *ngx_http_invites_db_error(ngx_http_invites_db_conn_t *pc);
+static const char *ngx_http_invites_db_result_error(PGresult *res);
+
+
+static u_char  ngx_http_invites_db_msg[512];
 
 
 /*
@@ -102,7 +107,7 @@ ngx_http_invites_db_configure(ngx_conf_t *cf, ngx_http_invites_db_t *db)
 
     if (opts == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid invites_db \"%V\": %s", &db->conninfo,
+                           "invalid \"invites_db\" connection string: %s",
                            err ? err : "out of memory");
         if (err) {
             PQfreemem(err);
@@ -576,8 +581,8 @@ ngx_http_invites_db_open(ngx_http_invites_db_t *db)
         return NGX_ERROR;
     }
 
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, db->log, 0,
-                   "invites: connecting to \"%V\"", &db->conninfo);
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, db->log, 0,
+                   "invites: connecting to PostgreSQL");
 
     pc->pg = PQconnectStartParams(db->keywords, db->values, 0);
 
@@ -592,7 +597,7 @@ ngx_http_invites_db_open(ngx_http_invites_db_t *db)
     {
         ngx_log_error(NGX_LOG_ERR, db->log, 0,
                       "invites: cannot connect to PostgreSQL: %s",
-                      PQerrorMessage(pc->pg));
+                      ngx_http_invites_db_error(pc));
         goto failed;
     }
 
@@ -648,7 +653,7 @@ ngx_http_invites_db_wrap(ngx_http_invites_db_conn_t *pc)
     if (fd == -1) {
         ngx_log_error(NGX_LOG_ERR, pc->db->log, 0,
                       "invites: PostgreSQL connection has no socket: %s",
-                      PQerrorMessage(pc->pg));
+                      ngx_http_invites_db_error(pc));
         return NGX_ERROR;
     }
 
@@ -768,7 +773,7 @@ ngx_http_invites_db_connect_poll(ngx_http_invites_db_conn_t *pc)
     default: /* PGRES_POLLING_FAILED */
         ngx_log_error(NGX_LOG_ERR, db->log, 0,
                       "invites: cannot connect to PostgreSQL: %s",
-                      PQerrorMessage(pc->pg));
+                      ngx_http_invites_db_error(pc));
         ngx_http_invites_db_fail(pc, NGX_HTTP_INVITES_DB_UNAVAILABLE);
         return;
     }
@@ -783,7 +788,7 @@ ngx_http_invites_db_connect_poll(ngx_http_invites_db_conn_t *pc)
     {
         ngx_log_error(NGX_LOG_ERR, db->log, 0,
                       "invites: cannot prepare statements: %s",
-                      PQerrorMessage(pc->pg));
+                      ngx_http_invites_db_error(pc));
         ngx_http_invites_db_fail(pc, NGX_HTTP_INVITES_DB_UNAVAILABLE);
     }
 }
@@ -824,7 +829,7 @@ ngx_http_invites_db_run(ngx_http_invites_db_conn_t *pc,
     {
         ngx_log_error(NGX_LOG_ERR, q->log, 0,
                       "invites: cannot send %s: %s", q->stmt,
-                      PQerrorMessage(pc->pg));
+                      ngx_http_invites_db_error(pc));
 
         ngx_queue_insert_head(&db->waiting, &q->queue);
         db->nwaiting++;
@@ -890,7 +895,7 @@ ngx_http_invites_db_read_handler(ngx_event_t *rev)
                                                        : NGX_LOG_ERR;
         ngx_log_error(level, pc->db->log, 0,
                       "invites: PostgreSQL connection lost: %s",
-                      PQerrorMessage(pc->pg));
+                      ngx_http_invites_db_error(pc));
         ngx_http_invites_db_fail(pc, NGX_HTTP_INVITES_DB_UNAVAILABLE);
         return;
     }
@@ -924,7 +929,7 @@ ngx_http_invites_db_write_handler(ngx_event_t *wev)
     if (ngx_http_invites_db_flush(pc) != NGX_OK) {
         ngx_log_error(NGX_LOG_ERR, pc->db->log, 0,
                       "invites: cannot send to PostgreSQL: %s",
-                      PQerrorMessage(pc->pg));
+                      ngx_http_invites_db_error(pc));
         ngx_http_invites_db_fail(pc, NGX_HTTP_INVITES_DB_UNAVAILABLE);
     }
 }
@@ -993,7 +998,7 @@ ngx_http_invites_db_results(ngx_http_invites_db_conn_t *pc)
             if (PQresultStatus(res) != PGRES_COMMAND_OK) {
                 ngx_log_error(NGX_LOG_ERR, pc->db->log, 0,
                               "invites: cannot prepare statements: %s",
-                              PQresultErrorMessage(res));
+                              ngx_http_invites_db_result_error(res));
                 pc->failed = 1;
             }
 
@@ -1013,7 +1018,8 @@ ngx_http_invites_db_results(ngx_http_invites_db_conn_t *pc)
         default:
             ngx_log_error(NGX_LOG_INFO, pc->db->log, 0,
                           "invites: unexpected result on an idle "
-                          "connection: %s", PQresultErrorMessage(res));
+                          "connection: %s",
+                          ngx_http_invites_db_result_error(res));
             PQclear(res);
             ngx_http_invites_db_fail(pc, NGX_HTTP_INVITES_DB_UNAVAILABLE);
             return;
@@ -1193,5 +1199,47 @@ ngx_http_invites_db_notice(void *arg, const char *message)
     ngx_http_invites_db_t  *db = arg;
 
     ngx_log_error(NGX_LOG_NOTICE, db->log, 0, "invites: PostgreSQL: %s",
-                  message);
+                  ngx_http_invites_db_message(message));
+}
+
+
+static const char *
+ngx_http_invites_db_error(ngx_http_invites_db_conn_t *pc)
+{
+    return ngx_http_invites_db_message(PQerrorMessage(pc->pg));
+}
+
+
+static const char *
+ngx_http_invites_db_result_error(PGresult *res)
+{
+    return ngx_http_invites_db_message(PQresultErrorMessage(res));
+}
+
+
+/* libpq's messages end in a newline and may span lines; a log line may not */
+
+const char *
+ngx_http_invites_db_message(const char *msg)
+{
+    u_char  *p, *last;
+
+    p = ngx_cpystrn(ngx_http_invites_db_msg, (u_char *) msg,
+                    sizeof(ngx_http_invites_db_msg));
+
+    while (p > ngx_http_invites_db_msg
+           && (*(p - 1) == '\n' || *(p - 1) == ' '))
+    {
+        *--p = '\0';
+    }
+
+    last = p;
+
+    for (p = ngx_http_invites_db_msg; p < last; p++) {
+        if (*p == '\n' || *p == '\t') {
+            *p = ' ';
+        }
+    }
+
+    return (const char *) ngx_http_invites_db_msg;
 }

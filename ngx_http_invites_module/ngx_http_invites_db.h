@@ -88,6 +88,7 @@ void ngx_http_invites_db_done(ngx_http_invites_db_t *db);
 ngx_http_invites_err_e ngx_http_invites_db_send(ngx_http_invites_db_t *db,
     ngx_http_invites_db_query_t *q);
 void ngx_http_invites_db_cancel(ngx_http_invites_db_query_t *q);
+const char *ngx_http_invites_db_message(const char *msg);
 
 
 #endif /* _NGX_HTTP_INVITES_DB_H_INCLUDED_ */

@@ -492,7 +492,8 @@ ngx_http_invites_send_error(ngx_http_request_t *r, ngx_http_invites_err_e err)
         ngx_str_set(&h->value, "POST");
     }
 
-    return ngx_http_invites_send(r, e->status, ngx_http_invites_json_error(err));
+    return ngx_http_invites_send(r, e->status,
+                                 ngx_http_invites_json_error(err));
 }
 
 

@@ -339,9 +339,10 @@ ngx_http_invites_db_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     opts = PQconninfoParse(conninfo, &err);
 
     if (opts == NULL) {
+        /* not the string itself: it may hold a password */
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid connection string \"%V\": %s",
-                           &value[1], err ? err : "out of memory");
+                           "invalid connection string: %s",
+                           err ? err : "out of memory");
         if (err) {
             PQfreemem(err);
         }

@@ -7,6 +7,7 @@
 #include <sys/random.h>
 
 #include "ngx_http_invites_ops.h"
+#include "ngx_http_invites_db.h"
 
 
 #define NGX_HTTP_INVITES_COLUMNS  "id, group_id, email, code"
@@ -440,7 +441,8 @@ ngx_http_invites_op_rows(ngx_http_invites_op_t *op, PGresult *res,
         ngx_log_error(NGX_LOG_ERR, log, 0,
                       "invites: %s failed: %s",
                       ngx_http_invites_stmt_names[op->stmt],
-                      PQresultErrorMessage(res));
+                      ngx_http_invites_db_message(
+                          PQresultErrorMessage(res)));
         return NGX_OK;
     }
 
