@@ -35,6 +35,7 @@ struct ngx_http_invites_db_conn_s {
     ngx_http_invites_db_query_t     *inflight[NGX_HTTP_INVITES_DB_DEPTH];
     ngx_uint_t                       ninflight;
     PGresult                        *res;
+    ngx_uint_t                       served;
 
     unsigned                         flushing:1;
     unsigned                         failed:1;
@@ -424,6 +425,7 @@ ngx_http_invites_db_send(ngx_http_invites_db_t *db,
 {
     q->db = db;
     q->conn = NULL;
+    q->retried = 0;
 
     if (db->nwaiting >= db->queue_max) {
         ngx_log_error(NGX_LOG_WARN, q->log, 0,
@@ -606,6 +608,7 @@ ngx_http_invites_db_open(ngx_http_invites_db_t *db)
     pc->state = NGX_HTTP_INVITES_DB_CONNECTING;
     pc->poll = PGRES_POLLING_WRITING;
     pc->ninflight = 0;
+    pc->served = 0;
     pc->flushing = 0;
     pc->failed = 0;
     pc->res = NULL;
@@ -1077,6 +1080,7 @@ ngx_http_invites_db_finished(ngx_http_invites_db_conn_t *pc)
     }
 
     pc->ninflight--;
+    pc->served++;
 
     if (PQtransactionStatus(pc->pg) != PQTRANS_IDLE) {
         ngx_log_error(NGX_LOG_ERR, db->log, 0,
@@ -1177,7 +1181,9 @@ static void
 ngx_http_invites_db_fail(ngx_http_invites_db_conn_t *pc,
     ngx_http_invites_err_e err)
 {
-    ngx_http_invites_db_t  *db;
+    ngx_uint_t                    k;
+    ngx_http_invites_db_t        *db;
+    ngx_http_invites_db_query_t  *q;
 
     db = pc->db;
 
@@ -1186,6 +1192,36 @@ ngx_http_invites_db_fail(ngx_http_invites_db_conn_t *pc,
     {
         db->backoff = 1;
         db->retry_at = ngx_current_msec + NGX_HTTP_INVITES_DB_BACKOFF;
+    }
+
+    /*
+     * A connection that served before may have died while idle, unnoticed
+     * (a server restart): its queries, still without an answer, run once
+     * more on another connection.  All four statements are idempotent.
+     */
+
+    if (pc->state == NGX_HTTP_INVITES_DB_BUSY && pc->served > 0
+        && pc->res == NULL)
+    {
+        for (k = pc->ninflight; k > 0; k--) {
+            q = pc->inflight[k - 1];
+
+            if (q == NULL || q->retried) {
+                continue;
+            }
+
+            ngx_log_error(NGX_LOG_WARN, q->log, 0,
+                          "invites: retrying %s on another connection",
+                          q->stmt);
+
+            pc->inflight[k - 1] = NULL;
+            q->conn = NULL;
+            q->retried = 1;
+
+            ngx_queue_insert_head(&db->waiting, &q->queue);
+            db->nwaiting++;
+            ngx_add_timer(&q->wait, q->timeout);
+        }
     }
 
     ngx_http_invites_db_close(pc, err);
