@@ -18,6 +18,9 @@ typedef struct {
 
 
 static ngx_int_t ngx_http_invites_utf8_valid(const u_char *p, size_t len);
+static ngx_int_t ngx_http_invites_surrogates_paired(const u_char *p,
+    size_t len);
+static ngx_int_t ngx_http_invites_hex4(const u_char *p);
 static ngx_int_t ngx_http_invites_json_scalar(ngx_http_invites_parse_ctx_t *ctx,
     ngx_uint_t is_null);
 static int ngx_http_invites_json_null(void *data);
@@ -86,6 +89,9 @@ static const ngx_http_invites_error_t  ngx_http_invites_errors[] = {
     ngx_http_invites_err(400, "BAD_REQUEST",
                          "A string in the request body contains a NUL "
                          "character", "Bad Request"),
+    ngx_http_invites_err(400, "BAD_REQUEST",
+                         "A string in the request body holds a lone UTF-16 "
+                         "surrogate", "Bad Request"),
     ngx_http_invites_err(400, "BAD_REQUEST",
                          "Field group_id is longer than 255 bytes",
                          "Bad Request"),
@@ -186,6 +192,12 @@ ngx_http_invites_json_parse(const u_char *body, size_t len,
         return NGX_HTTP_INVITES_BAD_UTF8;
     }
 
+    /* yajl would turn a lone surrogate into "?" or into invalid UTF-8 */
+
+    if (ngx_http_invites_surrogates_paired(body, len) != NGX_OK) {
+        return NGX_HTTP_INVITES_SURROGATE;
+    }
+
     ctx.req = req;
     ctx.err = NGX_HTTP_INVITES_OK;
     ctx.depth = 0;
@@ -282,6 +294,88 @@ ngx_http_invites_utf8_valid(const u_char *p, size_t len)
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * Every \uD800-\uDBFF escape must be followed by a \uDC00-\uDFFF one, and
+ * the latter never stand alone.  Backslashes occur only inside strings in
+ * JSON; anything else yajl rejects anyway.
+ */
+
+static ngx_int_t
+ngx_http_invites_surrogates_paired(const u_char *p, size_t len)
+{
+    size_t     i;
+    ngx_int_t  cp;
+
+    i = 0;
+
+    while (i + 1 < len) {
+
+        if (p[i] != '\\') {
+            i++;
+            continue;
+        }
+
+        if (p[i + 1] != 'u' || i + 6 > len) {
+            i += 2;
+            continue;
+        }
+
+        cp = ngx_http_invites_hex4(&p[i + 2]);
+        i += 6;
+
+        if (cp >= 0xdc00 && cp <= 0xdfff) {
+            return NGX_ERROR;
+        }
+
+        if (cp < 0xd800 || cp > 0xdbff) {
+            continue;
+        }
+
+        if (i + 6 > len || p[i] != '\\' || p[i + 1] != 'u') {
+            return NGX_ERROR;
+        }
+
+        cp = ngx_http_invites_hex4(&p[i + 2]);
+
+        if (cp < 0xdc00 || cp > 0xdfff) {
+            return NGX_ERROR;
+        }
+
+        i += 6;
+    }
+
+    return NGX_OK;
+}
+
+
+/* four hex digits, or -1 */
+
+static ngx_int_t
+ngx_http_invites_hex4(const u_char *p)
+{
+    u_char     c;
+    ngx_int_t  n, i;
+
+    n = 0;
+
+    for (i = 0; i < 4; i++) {
+        c = p[i];
+
+        if (c >= '0' && c <= '9') {
+            n = n * 16 + (c - '0');
+
+        } else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f') {
+            n = n * 16 + ((c | 0x20) - 'a' + 10);
+
+        } else {
+            return -1;
+        }
+    }
+
+    return n;
 }
 
 
@@ -405,6 +499,11 @@ ngx_http_invites_json_map_key(void *data, const u_char *key, size_t len)
     ngx_http_invites_parse_ctx_t  *ctx;
 
     ctx = data;
+
+    if (memchr(key, '\0', len) != NULL) {
+        ctx->err = NGX_HTTP_INVITES_NUL_CHAR;
+        return 0;
+    }
 
     if (ctx->depth != 1) {
         return 1;
