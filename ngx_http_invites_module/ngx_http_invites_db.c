@@ -427,7 +427,11 @@ ngx_http_invites_db_send(ngx_http_invites_db_t *db,
     q->conn = NULL;
     q->retried = 0;
 
-    if (db->nwaiting >= db->queue_max) {
+    /* the queue bounds those who wait once every connection is taken */
+
+    if (ngx_queue_empty(&db->idle) && db->nopen >= db->size
+        && db->nwaiting >= db->queue_max)
+    {
         ngx_log_error(NGX_LOG_WARN, q->log, 0,
                       "invites: %ui requests already wait for a database "
                       "connection, rejecting", db->nwaiting);
