@@ -269,10 +269,17 @@ ngx_http_invites_tenant(ngx_http_request_t *r, ngx_str_t *tenant)
     p = tenant->data;
 
     while (p < tenant->data + tenant->len) {
-        if (*p == '\0'
-            || ngx_utf8_decode(&p, tenant->data + tenant->len - p)
-               > 0x10ffff)
-        {
+
+        if (*p == '\0') {
+            return NGX_DECLINED;
+        }
+
+        if (*p < 0x80) {
+            p++;
+            continue;
+        }
+
+        if (ngx_utf8_decode(&p, tenant->data + tenant->len - p) > 0x10ffff) {
             return NGX_DECLINED;
         }
     }
