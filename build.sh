@@ -23,7 +23,7 @@ RUN_PG_PORT=${INVITES_PG_PORT:-5433}
 RUN_HTTP_PORT=${INVITES_HTTP_PORT:-8080}
 
 PACKAGES=(
-    gcc make libc6-dev procps
+    gcc make libc6-dev procps perl
     nginx nginx-dev libyajl-dev libpq-dev
     postgresql postgresql-client
     libtest-base-perl libtest-deep-perl libtest-longstring-perl
@@ -294,20 +294,20 @@ cmd_stop() {
 }
 
 
-cmd_test() {
-    local tmp
+TEST_TMP=""
 
+cmd_test() {
     install_deps
     build
 
     # one initdb per run; every .t file copies it for its own cluster
-    tmp=$(mktemp -d /tmp/invites-test.XXXXXX)
-    chmod 755 "$tmp"
-    trap 'rm -rf "$tmp"' EXIT
+    TEST_TMP=$(mktemp -d /tmp/invites-test.XXXXXX)
+    chmod 755 "$TEST_TMP"
+    trap 'rm -rf "$TEST_TMP"' EXIT
 
-    pg_init "$tmp/template"
+    pg_init "$TEST_TMP/template"
 
-    export TEST_INVITES_PG_TEMPLATE="$tmp/template"
+    export TEST_INVITES_PG_TEMPLATE="$TEST_TMP/template"
 
     cd "$ROOT"
     if [ "$#" -gt 0 ]; then
