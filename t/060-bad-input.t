@@ -21,6 +21,13 @@ add_block_preprocessor(sub {
     $block->{response_body_like} //= [$per->($ERROR_SHAPE)];
 });
 
+# The expected body of $n requests that all get BAD_REQUEST with $detail.
+sub bad_requests {
+    my ($detail, $n) = @_;
+    return [({id => 'BAD_REQUEST', code => 400, detail => $detail,
+              status => 'Bad Request'}) x $n];
+}
+
 sub chunked {
     my ($body, $size) = @_;
     my $out = '';
@@ -46,8 +53,7 @@ __DATA__
 --- error_code eval
 [(400) x 5]
 --- response_body_json eval
-[({id => 'BAD_REQUEST', code => 400, detail => 'The request body is not valid JSON',
-   status => 'Bad Request'}) x 5]
+main::bad_requests('The request body is not valid JSON', 5)
 
 
 
@@ -58,8 +64,7 @@ __DATA__
 --- error_code eval
 [(400) x 6]
 --- response_body_json eval
-[({id => 'BAD_REQUEST', code => 400, detail => 'The request body must be a JSON object',
-   status => 'Bad Request'}) x 6]
+main::bad_requests('The request body must be a JSON object', 6)
 
 
 
@@ -70,8 +75,7 @@ __DATA__
 --- error_code eval
 [(400) x 4]
 --- response_body_json eval
-[({id => 'BAD_REQUEST', code => 400, detail => 'The request body is not valid JSON',
-   status => 'Bad Request'}) x 4]
+main::bad_requests('The request body is not valid JSON', 4)
 
 
 
@@ -82,8 +86,7 @@ __DATA__
 --- error_code eval
 [(400) x 4]
 --- response_body_json eval
-[({id => 'BAD_REQUEST', code => 400, detail => 'Field group_id must be a string',
-   status => 'Bad Request'}) x 4]
+main::bad_requests('Field group_id must be a string', 4)
 
 
 
@@ -94,8 +97,7 @@ __DATA__
 --- error_code eval
 [(400) x 4]
 --- response_body_json eval
-[({id => 'BAD_REQUEST', code => 400, detail => 'Field email must be a string',
-   status => 'Bad Request'}) x 4]
+main::bad_requests('Field email must be a string', 4)
 
 
 
@@ -105,8 +107,7 @@ __DATA__
 --- error_code eval
 [(400) x 4]
 --- response_body_json eval
-[({id => 'BAD_REQUEST', code => 400, detail => 'Field id must be a string',
-   status => 'Bad Request'}) x 4]
+main::bad_requests('Field id must be a string', 4)
 
 
 
@@ -116,8 +117,7 @@ __DATA__
 --- error_code eval
 [(400) x 4]
 --- response_body_json eval
-[({id => 'BAD_REQUEST', code => 400, detail => 'Field code must be a string',
-   status => 'Bad Request'}) x 4]
+main::bad_requests('Field code must be a string', 4)
 
 
 
@@ -128,8 +128,7 @@ __DATA__
 --- error_code eval
 [(400) x 3]
 --- response_body_json eval
-[({id => 'BAD_REQUEST', code => 400, detail => 'The request body is not valid UTF-8',
-   status => 'Bad Request'}) x 3]
+main::bad_requests('The request body is not valid UTF-8', 3)
 
 
 
@@ -140,8 +139,7 @@ __DATA__
 --- error_code eval
 [(400) x 3]
 --- response_body_json eval
-[({id => 'BAD_REQUEST', code => 400, detail => 'The request body is not valid UTF-8',
-   status => 'Bad Request'}) x 3]
+main::bad_requests('The request body is not valid UTF-8', 3)
 
 
 
@@ -156,9 +154,7 @@ __DATA__
 --- error_code eval
 [(400) x 3]
 --- response_body_json eval
-[({id => 'BAD_REQUEST', code => 400,
-   detail => 'A string in the request body contains a NUL character',
-   status => 'Bad Request'}) x 3]
+main::bad_requests('A string in the request body contains a NUL character', 3)
 
 
 

@@ -4,64 +4,14 @@
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Invites::Test;
-use DBI;
-use IO::Select;
+use Invites::Scenario;
 use Time::HiRes qw(sleep time);
 
 plan 'no_plan';
 workers 1;
+default_group('nb');
 
-my $API = '/invites/Invites';
-
-# the module's backends: user invites, no application_name (psql says 'psql',
-# the lock holder says invites-test-locker)
-my $MODULE_BACKENDS = "FROM pg_stat_activity WHERE usename = 'invites'"
-    . " AND backend_type = 'client backend' AND application_name = ''"
-    . " AND pid <> pg_backend_pid()";
-
-# Another session takes the table lock and keeps it until release_lock().
-sub hold_lock {
-    my $dbh = DBI->connect('dbi:Pg:dbname=invites;host=127.0.0.1;port='
-        . pg_port() . ';application_name=invites-test-locker', 'invites', '',
-        {AutoCommit => 0, RaiseError => 1, PrintError => 0});
-    $dbh->do('LOCK TABLE invites IN ACCESS EXCLUSIVE MODE');
-    return $dbh;
-}
-
-sub release_lock {
-    my $dbh = shift;
-    $dbh->commit;
-    $dbh->disconnect;
-}
-
-# Polls until $n module backends wait for a lock; returns how many do.
-sub wait_lock_waiters {
-    my ($n, $secs) = @_;
-    my $deadline = time + ($secs // 5);
-    my $got;
-    while (1) {
-        $got = psql("SELECT count(*) $MODULE_BACKENDS"
-                    . " AND wait_event_type = 'Lock'");
-        return $got if $got >= $n || time > $deadline;
-        sleep 0.05;
-    }
-}
-
-sub create_start {
-    my ($email, %o) = @_;
-    return http_start('POST', "$API/Create",
-                      qq({"group_id":"nb","email":"$email"}), %o);
-}
-
-sub create { return http_end(create_start(@_)) }
-
-# true while no answer (nor EOF) has arrived on a started request
-sub still_waiting {
-    my $h = shift;
-    return 0 unless $h->{sock};
-    return !IO::Select->new($h->{sock})->can_read(0);
-}
-
+# true once backend $pid has ended, within $secs
 sub wait_backend_gone {
     my ($pid, $secs) = @_;
     my $deadline = time + $secs;
@@ -70,16 +20,6 @@ sub wait_backend_gone {
         sleep 0.05;
     }
     return 0;
-}
-
-sub invite_json {
-    my $email = shift;
-    return qq({"invite":{"id":"<uuid>","group_id":"nb","email":"$email","code":"<code>"}});
-}
-
-sub rows_for {
-    my $email = shift;
-    return psql("SELECT count(*) FROM invites WHERE email = '$email'");
 }
 
 my $CONFIG = <<'CONF';
@@ -117,13 +57,12 @@ my $held = time - $t_lock;
 release_lock($lock);
 $r = http_end($stuck);
 is($r->{status}, 200, 'the stuck Create completes once the lock is gone')
-    or diag("error: " . ($r->{error} // '') . " body: " . ($r->{body} // ''));
+    or diag(body_of($r));
 json_is($r->{body}, invite_json('stuck@example.com'), 'with a valid invite');
 cmp_ok($r->{elapsed}, '>=', $held - 0.05, 'it really waited for the lock');
 is(rows_for('stuck@example.com'), 1, 'its row is stored');
 is_deeply([worker_pids()], \@workers, 'same worker');
-unlike(error_log_text(), qr/\[(?:alert|crit|emerg)\]|exited on signal/,
-       'no alert, crit or crash in error.log');
+error_log_clean('no alert, crit or crash in error.log');
 stop_nginx();
 
 
@@ -144,7 +83,7 @@ is(scalar @before, 1, 'one pooled connection');
 $lock = hold_lock();
 $r = create('slow@example.com', timeout => 10);
 is($r->{status}, 504, 'a statement stuck past invites_db_timeout gets 504')
-    or diag("error: " . ($r->{error} // '') . " body: " . ($r->{body} // ''));
+    or diag(body_of($r));
 json_is($r->{body},
         '{"id":"DB_TIMEOUT","code":504,"detail":"<any>","status":"<any>"}',
         'with the DB_TIMEOUT error body');
@@ -175,8 +114,7 @@ ok((!$nginx_timer
 cmp_ok(psql("SELECT count(*) $MODULE_BACKENDS"), '<=', 4,
        'no more backends than the pool allows');
 is_deeply([worker_pids()], \@workers, 'same worker');
-unlike(error_log_text(), qr/\[(?:alert|crit|emerg)\]|exited on signal/,
-       'no alert, crit or crash in error.log');
+error_log_clean('no alert, crit or crash in error.log');
 
 
 # ---- 2b: nginx's own timer: a backend that cannot answer at all (stopped
@@ -189,7 +127,7 @@ $r = eval { create('frozen@example.com', timeout => 10) };
 kill 'CONT', $before[0];
 die $@ unless $r;
 is($r->{status}, 504, 'a backend that does not answer gets 504 from nginx\'s timer')
-    or diag("error: " . ($r->{error} // '') . " body: " . ($r->{body} // ''));
+    or diag(body_of($r));
 json_is($r->{body},
         '{"id":"DB_TIMEOUT","code":504,"detail":"<any>","status":"<any>"}',
         'with the DB_TIMEOUT error body');
@@ -235,7 +173,7 @@ ok(still_waiting($second), 'the second Create waits in the queue');
 
 $r = create('third@example.com', timeout => 5);
 is($r->{status}, 503, 'the third Create is refused: the queue is full')
-    or diag("error: " . ($r->{error} // '') . " body: " . ($r->{body} // ''));
+    or diag(body_of($r));
 json_is($r->{body},
         '{"id":"DB_UNAVAILABLE","code":503,"detail":"<any>","status":"<any>"}',
         'with the DB_UNAVAILABLE error body');
@@ -251,12 +189,11 @@ my $r2 = http_end($second);
 is($r1->{status}, 200, 'the running Create completes after the release');
 json_is($r1->{body}, invite_json('first@example.com'), 'with a valid invite');
 is($r2->{status}, 200, 'the queued Create completes after the release')
-    or diag("error: " . ($r2->{error} // '') . " body: " . ($r2->{body} // ''));
+    or diag(body_of($r2));
 json_is($r2->{body}, invite_json('second@example.com'), 'with a valid invite');
 is(rows_for('third@example.com'), 0, 'the refused Create stored nothing');
 like(error_log_text(), qr/already wait for a database connection, rejecting/,
      'the error log says why the third was refused');
 is_deeply([worker_pids()], \@workers, 'same worker');
-unlike(error_log_text(), qr/\[(?:alert|crit|emerg)\]|exited on signal/,
-       'no alert, crit or crash in error.log');
+error_log_clean('no alert, crit or crash in error.log');
 stop_nginx();

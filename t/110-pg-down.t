@@ -4,35 +4,16 @@
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Invites::Test;
+use Invites::Scenario;
 use IO::Socket::INET;
 use Time::HiRes qw(sleep time);
 
 plan 'no_plan';
 workers 1;
-
-my $API = '/invites/Invites';
-my $MODULE_BACKENDS = "FROM pg_stat_activity WHERE usename = 'invites'"
-    . " AND backend_type = 'client backend' AND application_name = ''"
-    . " AND pid <> pg_backend_pid()";
-
-sub create {
-    my ($email, %o) = @_;
-    my $group = delete $o{group} // 'down';
-    my $prefix = delete $o{prefix} // $API;
-    return http('POST', "$prefix/Create",
-                qq({"group_id":"$group","email":"$email"}), %o);
-}
-
-sub invite_json {
-    my ($email, $group) = @_;
-    $group //= 'down';
-    return qq({"invite":{"id":"<uuid>","group_id":"$group","email":"$email","code":"<code>"}});
-}
+default_group('down');
 
 my $UNAVAILABLE =
     '{"id":"DB_UNAVAILABLE","code":503,"detail":"<any>","status":"<any>"}';
-
-sub body_of { my $r = shift; return "error: " . ($r->{error} // '') . " body: " . ($r->{body} // '') }
 
 # Polls Create every 200 ms until it answers 200; returns the last answer
 # and how long it took.
@@ -50,11 +31,7 @@ sub create_until_ok {
 
 sub no_crash {
     my ($workers, $what) = @_;
-    my $log = error_log_text();
-    unlike($log, qr/exited on signal|\[(?:alert|crit|emerg)\]/,
-           "$what: no crash, alert or crit in error.log")
-        or diag(join "\n", grep { /exited on signal|\[(?:alert|crit|emerg)\]/ }
-                           split /\n/, $log);
+    error_log_clean("$what: no crash, alert or crit in error.log");
     is_deeply([worker_pids()], $workers, "$what: the worker is the same process");
 }
 
@@ -114,8 +91,7 @@ start_nginx($CONFIG);
 is(scalar @workers, 1, 'one worker');
 
 # warm the pool: several at once so that more than one connection opens
-my @h = map { http_start('POST', "$API/Create",
-                         qq({"group_id":"warm","email":"w$_\@example.com"})) } 1 .. 4;
+my @h = map { create_start("w$_\@example.com", group => 'warm') } 1 .. 4;
 my @res = map { http_end($_) } @h;
 is_deeply([map { $_->{status} } @res], [200, 200, 200, 200], 'warm-up Creates: 200');
 my $conns = psql("SELECT count(*) $MODULE_BACKENDS");

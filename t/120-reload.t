@@ -4,16 +4,11 @@
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Invites::Test;
-use DBI;
-use IO::Select;
+use Invites::Scenario;
 use Time::HiRes qw(sleep time);
 
 plan 'no_plan';
-
-my $API = '/invites/Invites';
-my $MODULE_BACKENDS = "FROM pg_stat_activity WHERE usename = 'invites'"
-    . " AND backend_type = 'client backend' AND application_name = ''"
-    . " AND pid <> pg_backend_pid()";
+default_group('reload');
 
 sub module_backends { return sort { $a <=> $b } split /\n/, psql("SELECT pid $MODULE_BACKENDS") }
 
@@ -31,47 +26,12 @@ sub wait_backends_at_most {
     }
 }
 
-sub hold_lock {
-    my $dbh = DBI->connect('dbi:Pg:dbname=invites;host=127.0.0.1;port='
-        . pg_port() . ';application_name=invites-test-locker', 'invites', '',
-        {AutoCommit => 0, RaiseError => 1, PrintError => 0});
-    $dbh->do('LOCK TABLE invites IN ACCESS EXCLUSIVE MODE');
-    return $dbh;
-}
-
-sub wait_lock_waiters {
-    my ($n, $secs) = @_;
-    my $deadline = time + $secs;
-    my $got;
-    while (1) {
-        $got = psql("SELECT count(*) $MODULE_BACKENDS AND wait_event_type = 'Lock'");
-        return $got if $got >= $n || time > $deadline;
-        sleep 0.05;
-    }
-}
-
-sub create_start {
-    my ($email, %o) = @_;
-    return http_start('POST', "$API/Create",
-                      qq({"group_id":"reload","email":"$email"}), %o);
-}
-
-sub create { return http_end(create_start(@_)) }
-
-sub invite_json {
-    my $email = shift;
-    return qq({"invite":{"id":"<uuid>","group_id":"reload","email":"$email","code":"<code>"}});
-}
-
-sub body_of { my $r = shift; return "error: " . ($r->{error} // '') . " body: " . ($r->{body} // '') }
-
 my $BAD_LOG = qr/exited on signal|left in connection|\[(?:alert|crit|emerg)\]/;
 
 sub log_clean {
     my $what = shift;
-    my $log = error_log_text();
-    unlike($log, $BAD_LOG, "$what: no crash, leaked socket, alert or crit in error.log")
-        or diag(join "\n", grep { $_ =~ $BAD_LOG } split /\n/, $log);
+    error_log_clean("$what: no crash, leaked socket, alert or crit in error.log",
+                    $BAD_LOG);
 }
 
 my $CONFIG = <<'CONF';
@@ -156,19 +116,17 @@ my $t_reload = time;
 is_deeply(\@old, \@workers, 'reloaded');
 sleep 0.3;
 ok(kill(0, $old[0]), 'the old worker stays while its request is in flight');
-ok(!IO::Select->new($stuck->{sock})->can_read(0), 'the request has no answer yet');
+ok(still_waiting($stuck), 'the request has no answer yet');
 my $p = http('GET /ping', undef, undef, timeout => 2);
 is($p->{status}, 200, 'the new worker answers meanwhile');
 
 sleep 1 - (time - $t_reload) if time - $t_reload < 1;
-$lock->commit;
-$lock->disconnect;
+release_lock($lock);
 $r = http_end($stuck);
 is($r->{status}, 200, 'the in-flight Create completes after the reload')
     or diag(body_of($r));
 json_is($r->{body}, invite_json('inflight@example.com'), 'with a valid invite');
-is(psql("SELECT count(*) FROM invites WHERE email = 'inflight\@example.com'"), 1,
-   'and its row is stored');
+is(rows_for('inflight@example.com'), 1, 'and its row is stored');
 ok(wait_pids_gone(\@old, 5), 'then the old worker exits')
     or diag('still alive: ' . join ' ', grep { kill 0, $_ } @old);
 is(wait_backends_at_most(0, 5, @old_backends), 0,

@@ -5,75 +5,12 @@
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Invites::Test;
-use DBI;
-use IO::Select;
+use Invites::Scenario;
 use Time::HiRes qw(sleep time);
 
 plan 'no_plan';
 workers 1;
-
-my $API = '/invites/Invites';
-my $MODULE_BACKENDS = "FROM pg_stat_activity WHERE usename = 'invites'"
-    . " AND backend_type = 'client backend' AND application_name = ''"
-    . " AND pid <> pg_backend_pid()";
-
-sub hold_lock {
-    my $dbh = DBI->connect('dbi:Pg:dbname=invites;host=127.0.0.1;port='
-        . pg_port() . ';application_name=invites-test-locker', 'invites', '',
-        {AutoCommit => 0, RaiseError => 1, PrintError => 0});
-    $dbh->do('LOCK TABLE invites IN ACCESS EXCLUSIVE MODE');
-    return $dbh;
-}
-
-sub release_lock {
-    my $dbh = shift;
-    $dbh->commit;
-    $dbh->disconnect;
-}
-
-sub wait_lock_waiters {
-    my ($n, $secs) = @_;
-    my $deadline = time + $secs;
-    my $got;
-    while (1) {
-        $got = psql("SELECT count(*) $MODULE_BACKENDS AND wait_event_type = 'Lock'");
-        return $got if $got >= $n || time > $deadline;
-        sleep 0.05;
-    }
-}
-
-sub create_start {
-    my ($email, %o) = @_;
-    return http_start('POST', "$API/Create",
-                      qq({"group_id":"abort","email":"$email"}), %o);
-}
-
-sub create { return http_end(create_start(@_)) }
-
-# the client goes away without reading anything
-sub disconnect {
-    my $h = shift;
-    my $sock = delete $h->{sock} or return 0;
-    return close $sock;
-}
-
-sub still_waiting {
-    my $h = shift;
-    return 0 unless $h->{sock};
-    return !IO::Select->new($h->{sock})->can_read(0);
-}
-
-sub invite_json {
-    my $email = shift;
-    return qq({"invite":{"id":"<uuid>","group_id":"abort","email":"$email","code":"<code>"}});
-}
-
-sub body_of { my $r = shift; return "error: " . ($r->{error} // '') . " body: " . ($r->{body} // '') }
-
-sub rows_for {
-    my $email = shift;
-    return psql("SELECT count(*) FROM invites WHERE email = '$email'");
-}
+default_group('abort');
 
 # waits for the 499 of a request in the access log
 sub wait_access_499 {
@@ -87,8 +24,6 @@ sub wait_access_499 {
     return 0;
 }
 
-my $BAD_LOG = qr/exited on signal|\[(?:alert|crit|emerg)\]/;
-
 sub after_abort_checks {
     my ($what, $workers, $prefix) = @_;
     for my $i (1 .. 3) {
@@ -101,10 +36,8 @@ sub after_abort_checks {
        "$what: still exactly one connection in pg_stat_activity (no leak)")
         or diag(psql("SELECT pid, state, query $MODULE_BACKENDS"));
     is_deeply([worker_pids()], $workers, "$what: the worker is the same process");
-    my $log = error_log_text();
-    unlike($log, $BAD_LOG, "$what: no crash, alert or crit in error.log")
-        or diag(join "\n", grep { $_ =~ $BAD_LOG } split /\n/, $log);
-    like($log, qr/\[info\].*invites: client left before the database answered/,
+    error_log_clean("$what: no crash, alert or crit in error.log");
+    like(error_log_text(), qr/\[info\].*invites: client left before the database answered/,
          "$what: the error log says the client left");
 }
 
