@@ -24,7 +24,7 @@ RUN_HTTP_PORT=${INVITES_HTTP_PORT:-8080}
 
 PACKAGES=(
     gcc make libc6-dev procps perl
-    nginx nginx-dev libyajl-dev libpq-dev
+    nginx nginx-dev libyajl-dev libpq-dev libssl-dev
     postgresql postgresql-client
     libtest-base-perl libtest-deep-perl libtest-longstring-perl
     libdbd-pg-perl curl

@@ -25,6 +25,8 @@ typedef struct {
     ngx_msec_t                   connect_timeout;
     ngx_msec_t                   timeout;
     ngx_http_complex_value_t    *tenant;
+    ngx_uint_t                   auth;
+    ngx_msec_t                   auth_cache_ttl;
     ngx_http_invites_db_t       *db;
 } ngx_http_invites_loc_conf_t;
 

@@ -67,6 +67,7 @@ struct ngx_http_invites_db_s {
     ngx_uint_t                       queue_max;
     ngx_msec_t                       connect_timeout;
     ngx_msec_t                       statement_timeout;
+    unsigned                         auth:1;
 
     /* the worker's state */
     ngx_log_t                       *log;

@@ -8,6 +8,7 @@
 #include "ngx_http_invites_conf.h"
 #include "ngx_http_invites_json.h"
 #include "ngx_http_invites_ops.h"
+#include "ngx_http_invites_auth.h"
 #include "ngx_http_invites_handler.h"
 
 
@@ -15,10 +16,15 @@
 typedef struct {
     ngx_http_request_t           *request;
     ngx_http_invites_endpoint_e   endpoint;
+    ngx_str_t                     body;
+    ngx_str_t                     tenant;
+    ngx_http_invites_auth_t       auth;
     ngx_http_invites_req_t        req;
     ngx_http_invites_op_t         op;
     ngx_http_invites_db_query_t   query;
     unsigned                      pending:1;
+    unsigned                      authenticating:1;
+    u_char                        tenant_buf[NGX_HTTP_INVITES_MAX_TENANT];
 } ngx_http_invites_ctx_t;
 
 
@@ -27,10 +33,19 @@ static ngx_int_t ngx_http_invites_endpoint(ngx_http_request_t *r,
 static void ngx_http_invites_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_invites_body(ngx_http_request_t *r, ngx_str_t *body,
     ngx_http_invites_err_e *err);
+static ngx_int_t ngx_http_invites_authenticate(ngx_http_request_t *r,
+    ngx_http_invites_ctx_t *ctx);
+static ngx_int_t ngx_http_invites_authenticated(ngx_http_request_t *r,
+    ngx_http_invites_ctx_t *ctx, PGresult *res);
+static ngx_int_t ngx_http_invites_key_tenant(ngx_http_request_t *r,
+    ngx_http_invites_ctx_t *ctx, ngx_str_t *tenant);
 static ngx_int_t ngx_http_invites_tenant(ngx_http_request_t *r,
     ngx_str_t *tenant);
 static ngx_int_t ngx_http_invites_start(ngx_http_request_t *r,
     ngx_http_invites_ctx_t *ctx);
+static ngx_int_t ngx_http_invites_send_query(ngx_http_request_t *r,
+    ngx_http_invites_ctx_t *ctx, const char *stmt, int nparams,
+    const char *const *values, const int *lengths);
 static void ngx_http_invites_done(ngx_http_invites_db_query_t *q,
     ngx_http_invites_err_e err, PGresult *res);
 static ngx_int_t ngx_http_invites_result(ngx_http_request_t *r,
@@ -128,35 +143,26 @@ static void
 ngx_http_invites_body_handler(ngx_http_request_t *r)
 {
     ngx_int_t                rc;
-    ngx_str_t                body;
     ngx_http_invites_ctx_t  *ctx;
     ngx_http_invites_err_e   err;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_invites_module);
 
-    if (r->connection->error) {
-        ngx_http_finalize_request(r, NGX_HTTP_CLIENT_CLOSED_REQUEST);
-        return;
-    }
-
-    if (ngx_http_invites_body(r, &body, &err) != NGX_OK) {
+    if (ngx_http_invites_body(r, &ctx->body, &err) != NGX_OK) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
-    if (err == NGX_HTTP_INVITES_OK) {
-        err = ngx_http_invites_json_parse(body.data, body.len, &ctx->req);
-    }
-
     if (err != NGX_HTTP_INVITES_OK) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "invites: bad request: %V",
-                      &ngx_http_invites_json_error_info(err)->detail);
         ngx_http_finalize_request(r, ngx_http_invites_send_error(r, err));
         return;
     }
 
-    rc = ngx_http_invites_start(r, ctx);
+    rc = ngx_http_invites_authenticate(r, ctx);
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_invites_start(r, ctx);
+    }
 
     if (rc != NGX_DONE) {
         ngx_http_finalize_request(r, rc);
@@ -244,6 +250,116 @@ ngx_http_invites_body(ngx_http_request_t *r, ngx_str_t *body,
 }
 
 
+/*
+ * Finds the request's tenant: from its API key with "invites_auth key", else
+ * from invites_tenant.  NGX_OK when ctx->tenant is set, NGX_DONE while the
+ * key is being looked up, or the status of a response already sent.
+ */
+
+static ngx_int_t
+ngx_http_invites_authenticate(ngx_http_request_t *r,
+    ngx_http_invites_ctx_t *ctx)
+{
+    ngx_str_t                     tenant;
+    ngx_http_invites_loc_conf_t  *ilcf;
+
+    ilcf = ngx_http_get_module_loc_conf(r, ngx_http_invites_module);
+
+    if (ilcf->auth == NGX_HTTP_INVITES_AUTH_OFF) {
+
+        switch (ngx_http_invites_tenant(r, &ctx->tenant)) {
+
+        case NGX_OK:
+            return NGX_OK;
+
+        case NGX_DECLINED:
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "invites: the tenant is not valid UTF-8 or longer "
+                          "than %d bytes", NGX_HTTP_INVITES_MAX_TENANT);
+            return ngx_http_invites_send_error(r,
+                                               NGX_HTTP_INVITES_BAD_TENANT);
+
+        default:
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    if (ngx_http_invites_auth_key(r, &ctx->auth) != NGX_OK) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "invites: no Bearer API key in the request");
+        return ngx_http_invites_send_error(r, NGX_HTTP_INVITES_UNAUTHORIZED);
+    }
+
+    if (ngx_http_invites_auth_cached(&ctx->auth, ilcf->db, &tenant)
+        == NGX_OK)
+    {
+        return ngx_http_invites_key_tenant(r, ctx, &tenant);
+    }
+
+    ctx->authenticating = 1;
+
+    return ngx_http_invites_send_query(r, ctx, NGX_HTTP_INVITES_AUTH_STMT, 1,
+                                       ctx->auth.values, ctx->auth.lengths);
+}
+
+
+/* the key lookup answered: NGX_OK, or the status of a response sent */
+
+static ngx_int_t
+ngx_http_invites_authenticated(ngx_http_request_t *r,
+    ngx_http_invites_ctx_t *ctx, PGresult *res)
+{
+    ngx_str_t                     tenant;
+    ngx_http_invites_err_e        err;
+    ngx_http_invites_loc_conf_t  *ilcf;
+
+    ilcf = ngx_http_get_module_loc_conf(r, ngx_http_invites_module);
+
+    ctx->authenticating = 0;
+
+    switch (ngx_http_invites_auth_rows(res, r->connection->log, &tenant,
+                                       &err))
+    {
+    case NGX_OK:
+        break;
+
+    case NGX_DECLINED:
+        /* unknown and revoked keys alike */
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "invites: unknown or revoked API key");
+        return ngx_http_invites_send_error(r, NGX_HTTP_INVITES_UNAUTHORIZED);
+
+    default:
+        return ngx_http_invites_send_error(r, err);
+    }
+
+    ngx_http_invites_auth_remember(&ctx->auth, ilcf->db, ilcf->auth_cache_ttl,
+                                   &tenant);
+
+    return ngx_http_invites_key_tenant(r, ctx, &tenant);
+}
+
+
+static ngx_int_t
+ngx_http_invites_key_tenant(ngx_http_request_t *r,
+    ngx_http_invites_ctx_t *ctx, ngx_str_t *tenant)
+{
+    if (ngx_http_invites_auth_namespace(r, tenant) != NGX_OK) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "invites: micro-namespace is not the key's tenant");
+        return ngx_http_invites_send_error(r, NGX_HTTP_INVITES_FORBIDDEN);
+    }
+
+    /* the cache slot or the result may go; the request keeps its copy */
+
+    ctx->tenant.data = ctx->tenant_buf;
+    ctx->tenant.len = tenant->len;
+    ngx_memcpy(ctx->tenant_buf, tenant->data, tenant->len);
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_invites_tenant(ngx_http_request_t *r, ngx_str_t *tenant)
 {
@@ -288,36 +404,20 @@ ngx_http_invites_tenant(ngx_http_request_t *r, ngx_str_t *tenant)
 }
 
 
-/* validates the request and hands its statement to the pool */
+/* parses and validates the body, hands its statement to the pool */
 
 static ngx_int_t
 ngx_http_invites_start(ngx_http_request_t *r, ngx_http_invites_ctx_t *ctx)
 {
-    ngx_str_t                     tenant;
-    ngx_http_cleanup_t           *cln;
-    ngx_http_invites_err_e        err;
-    ngx_http_invites_loc_conf_t  *ilcf;
-    ngx_http_invites_db_query_t  *q;
+    ngx_http_invites_err_e  err;
 
-    ilcf = ngx_http_get_module_loc_conf(r, ngx_http_invites_module);
+    err = ngx_http_invites_json_parse(ctx->body.data, ctx->body.len,
+                                      &ctx->req);
 
-    switch (ngx_http_invites_tenant(r, &tenant)) {
-
-    case NGX_OK:
-        break;
-
-    case NGX_DECLINED:
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "invites: the tenant is not valid UTF-8 or longer "
-                      "than %d bytes", NGX_HTTP_INVITES_MAX_TENANT);
-        return ngx_http_invites_send_error(r, NGX_HTTP_INVITES_BAD_TENANT);
-
-    default:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    if (err == NGX_HTTP_INVITES_OK) {
+        err = ngx_http_invites_op_init(&ctx->op, ctx->endpoint, &ctx->req,
+                                       &ctx->tenant);
     }
-
-    err = ngx_http_invites_op_init(&ctx->op, ctx->endpoint, &ctx->req,
-                                   &tenant);
 
     if (err != NGX_HTTP_INVITES_OK) {
         if (err != NGX_HTTP_INVITES_DB_ERROR) {
@@ -327,7 +427,7 @@ ngx_http_invites_start(ngx_http_request_t *r, ngx_http_invites_ctx_t *ctx)
 
         } else {
             ngx_log_error(NGX_LOG_ERR, r->connection->log, ngx_errno,
-                          "invites: getrandom() failed");
+                          "invites: cannot make an invite");
         }
 
         return ngx_http_invites_send_error(r, err);
@@ -342,24 +442,48 @@ ngx_http_invites_start(ngx_http_request_t *r, ngx_http_invites_ctx_t *ctx)
                                      ngx_http_invites_json_empty());
     }
 
-    cln = ngx_http_cleanup_add(r, 0);
-    if (cln == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    return ngx_http_invites_send_query(r, ctx,
+                                       ngx_http_invites_op_stmt_name(&ctx->op),
+                                       ctx->op.nparams, ctx->op.values,
+                                       ctx->op.lengths);
+}
 
-    cln->handler = ngx_http_invites_cleanup;
-    cln->data = ctx;
+
+/* NGX_DONE once the pool has the statement, else a response's status */
+
+static ngx_int_t
+ngx_http_invites_send_query(ngx_http_request_t *r,
+    ngx_http_invites_ctx_t *ctx, const char *stmt, int nparams,
+    const char *const *values, const int *lengths)
+{
+    ngx_http_cleanup_t           *cln;
+    ngx_http_invites_err_e        err;
+    ngx_http_invites_loc_conf_t  *ilcf;
+    ngx_http_invites_db_query_t  *q;
+
+    ilcf = ngx_http_get_module_loc_conf(r, ngx_http_invites_module);
 
     q = &ctx->query;
 
-    q->stmt = ngx_http_invites_op_stmt_name(&ctx->op);
-    q->nparams = ctx->op.nparams;
-    q->values = ctx->op.values;
-    q->lengths = ctx->op.lengths;
-    q->timeout = ilcf->timeout;
-    q->handler = ngx_http_invites_done;
-    q->data = ctx;
-    q->log = r->connection->log;
+    if (q->handler == NULL) {
+        cln = ngx_http_cleanup_add(r, 0);
+        if (cln == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        cln->handler = ngx_http_invites_cleanup;
+        cln->data = ctx;
+
+        q->timeout = ilcf->timeout;
+        q->handler = ngx_http_invites_done;
+        q->data = ctx;
+        q->log = r->connection->log;
+    }
+
+    q->stmt = stmt;
+    q->nparams = nparams;
+    q->values = values;
+    q->lengths = lengths;
 
     err = ngx_http_invites_db_send(ilcf->db, q);
 
@@ -385,11 +509,10 @@ static void
 ngx_http_invites_done(ngx_http_invites_db_query_t *q,
     ngx_http_invites_err_e err, PGresult *res)
 {
-    ngx_int_t                     rc;
-    ngx_connection_t             *c;
-    ngx_http_request_t           *r;
-    ngx_http_invites_ctx_t       *ctx;
-    ngx_http_invites_loc_conf_t  *ilcf;
+    ngx_int_t                rc;
+    ngx_connection_t        *c;
+    ngx_http_request_t      *r;
+    ngx_http_invites_ctx_t  *ctx;
 
     ctx = q->data;
     r = ctx->request;
@@ -401,26 +524,27 @@ ngx_http_invites_done(ngx_http_invites_db_query_t *q,
 
     if (err != NGX_HTTP_INVITES_OK) {
         rc = ngx_http_invites_send_error(r, err);
-        goto done;
-    }
 
-    rc = ngx_http_invites_result(r, ctx, res);
+    } else if (ctx->authenticating) {
+        rc = ngx_http_invites_authenticated(r, ctx, res);
 
-    if (rc == NGX_AGAIN) {
-        /* Create again, with the new id and code the op holds */
-        ilcf = ngx_http_get_module_loc_conf(r, ngx_http_invites_module);
-
-        err = ngx_http_invites_db_send(ilcf->db, q);
-
-        if (err == NGX_HTTP_INVITES_OK) {
-            ctx->pending = 1;
-            return;
+        if (rc == NGX_OK) {
+            rc = ngx_http_invites_start(r, ctx);
         }
 
-        rc = ngx_http_invites_send_error(r, err);
+    } else {
+        rc = ngx_http_invites_result(r, ctx, res);
+
+        if (rc == NGX_AGAIN) {
+            /* Create again, with the new id and code the op holds */
+            rc = ngx_http_invites_send_query(r, ctx, q->stmt, q->nparams,
+                                             q->values, q->lengths);
+        }
     }
 
-done:
+    if (rc == NGX_DONE) {
+        return;
+    }
 
     ngx_http_finalize_request(r, rc);
     ngx_http_run_posted_requests(c);
@@ -488,15 +612,24 @@ ngx_http_invites_send_error(ngx_http_request_t *r, ngx_http_invites_err_e err)
 
     e = ngx_http_invites_json_error_info(err);
 
-    if (e->status == NGX_HTTP_NOT_ALLOWED) {
+    if (e->status == NGX_HTTP_NOT_ALLOWED
+        || e->status == NGX_HTTP_UNAUTHORIZED)
+    {
         h = ngx_list_push(&r->headers_out.headers);
         if (h == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
         h->hash = 1;
-        ngx_str_set(&h->key, "Allow");
-        ngx_str_set(&h->value, "POST");
+
+        if (e->status == NGX_HTTP_NOT_ALLOWED) {
+            ngx_str_set(&h->key, "Allow");
+            ngx_str_set(&h->value, "POST");
+
+        } else {
+            ngx_str_set(&h->key, "WWW-Authenticate");
+            ngx_str_set(&h->value, "Bearer");
+        }
     }
 
     return ngx_http_invites_send(r, e->status,

@@ -104,6 +104,12 @@ static const ngx_http_invites_error_t  ngx_http_invites_errors[] = {
     ngx_http_invites_err(400, "BAD_REQUEST",
                          "The tenant is not valid UTF-8 or is longer "
                          "than 255 bytes", "Bad Request"),
+    ngx_http_invites_err(401, "UNAUTHORIZED",
+                         "A valid API key is required: "
+                         "Authorization: Bearer <key>", "Unauthorized"),
+    ngx_http_invites_err(403, "FORBIDDEN",
+                         "The namespace is not the API key's tenant",
+                         "Forbidden"),
     ngx_http_invites_err(405, "METHOD_NOT_ALLOWED", "Only POST is allowed",
                          "Method Not Allowed"),
     ngx_http_invites_err(413, "REQUEST_TOO_LARGE",

@@ -7,6 +7,7 @@
 #include "ngx_http_invites_module.h"
 #include "ngx_http_invites_conf.h"
 #include "ngx_http_invites_ops.h"
+#include "ngx_http_invites_auth.h"
 #include "ngx_http_invites_handler.h"
 
 
@@ -17,6 +18,8 @@ static char *ngx_http_invites_merge_loc_conf(ngx_conf_t *cf, void *parent,
 static ngx_int_t ngx_http_invites_pool_of(ngx_conf_t *cf,
     ngx_http_invites_loc_conf_t *conf);
 static ngx_int_t ngx_http_invites_postconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_http_invites_prepare(ngx_conf_t *cf,
+    ngx_http_invites_db_t *db);
 static char *ngx_http_invites_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_invites_db_directive(ngx_conf_t *cf,
@@ -30,6 +33,13 @@ static void ngx_http_invites_exit_process(ngx_cycle_t *cycle);
 
 static ngx_conf_post_handler_pt  ngx_http_invites_positive_post =
     ngx_http_invites_positive;
+
+
+static ngx_conf_enum_t  ngx_http_invites_auth_modes[] = {
+    { ngx_string("off"), NGX_HTTP_INVITES_AUTH_OFF },
+    { ngx_string("key"), NGX_HTTP_INVITES_AUTH_KEY },
+    { ngx_null_string, 0 }
+};
 
 
 static ngx_command_t  ngx_http_invites_commands[] = {
@@ -81,6 +91,20 @@ static ngx_command_t  ngx_http_invites_commands[] = {
       ngx_http_set_complex_value_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_invites_loc_conf_t, tenant),
+      NULL },
+
+    { ngx_string("invites_auth"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_invites_loc_conf_t, auth),
+      &ngx_http_invites_auth_modes },
+
+    { ngx_string("invites_auth_cache_ttl"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_invites_loc_conf_t, auth_cache_ttl),
       NULL },
 
       ngx_null_command
@@ -162,6 +186,8 @@ ngx_http_invites_create_loc_conf(ngx_conf_t *cf)
     conf->queue_max = NGX_CONF_UNSET_UINT;
     conf->connect_timeout = NGX_CONF_UNSET_MSEC;
     conf->timeout = NGX_CONF_UNSET_MSEC;
+    conf->auth = NGX_CONF_UNSET_UINT;
+    conf->auth_cache_ttl = NGX_CONF_UNSET_MSEC;
 
     return conf;
 }
@@ -186,6 +212,11 @@ ngx_http_invites_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     if (conf->tenant == NULL) {
         conf->tenant = prev->tenant;
     }
+
+    ngx_conf_merge_uint_value(conf->auth, prev->auth,
+                              NGX_HTTP_INVITES_AUTH_OFF);
+    ngx_conf_merge_msec_value(conf->auth_cache_ttl, prev->auth_cache_ttl,
+                              30000);
 
     if (!conf->api) {
         return NGX_CONF_OK;
@@ -243,6 +274,7 @@ ngx_http_invites_pool_of(ngx_conf_t *cf, ngx_http_invites_loc_conf_t *conf)
         }
 
         db->statement_timeout = ngx_max(db->statement_timeout, conf->timeout);
+        db->auth |= (conf->auth == NGX_HTTP_INVITES_AUTH_KEY);
         conf->db = db;
 
         return NGX_OK;
@@ -258,7 +290,7 @@ ngx_http_invites_pool_of(ngx_conf_t *cf, ngx_http_invites_loc_conf_t *conf)
     db->queue_max = conf->queue_max;
     db->connect_timeout = conf->connect_timeout;
     db->statement_timeout = conf->timeout;
-    db->prepare = ngx_http_invites_op_prepare_sql();
+    db->auth = (conf->auth == NGX_HTTP_INVITES_AUTH_KEY);
 
     dbp = ngx_array_push(&imcf->dbs);
     if (dbp == NULL) {
@@ -284,10 +316,40 @@ ngx_http_invites_postconfiguration(ngx_conf_t *cf)
     dbp = imcf->dbs.elts;
 
     for (i = 0; i < imcf->dbs.nelts; i++) {
-        if (ngx_http_invites_db_configure(cf, dbp[i]) != NGX_OK) {
+        if (ngx_http_invites_prepare(cf, dbp[i]) != NGX_OK
+            || ngx_http_invites_db_configure(cf, dbp[i]) != NGX_OK)
+        {
             return NGX_ERROR;
         }
     }
+
+    return NGX_OK;
+}
+
+
+/* the statements a new connection prepares: the key lookup if used */
+
+static ngx_int_t
+ngx_http_invites_prepare(ngx_conf_t *cf, ngx_http_invites_db_t *db)
+{
+    u_char      *p;
+    size_t       len;
+    const char  *ops, *auth;
+
+    ops = ngx_http_invites_op_prepare_sql();
+    auth = db->auth ? ngx_http_invites_auth_prepare_sql() : "";
+
+    len = ngx_strlen(ops) + ngx_strlen(auth) + 1;
+
+    p = ngx_pnalloc(cf->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    *ngx_cpymem(ngx_cpymem(p, ops, ngx_strlen(ops)), auth, ngx_strlen(auth))
+        = '\0';
+
+    db->prepare = (const char *) p;
 
     return NGX_OK;
 }
