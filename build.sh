@@ -8,6 +8,9 @@
 #   ./build.sh stop       stop what "run" started (from another terminal)
 #   ./build.sh test [..]  build and run the test suite (prove -r t/, or
 #                         the .t files given)
+#   ./build.sh key create TENANT [LABEL] | list [TENANT] | revoke ID
+#                         manage API keys, in the database of "run" or
+#                         in INVITES_DB=<conninfo>
 #
 # NGINX_SRC=<dir> builds against another nginx source tree instead of the
 # one Debian's nginx-dev ships in /usr/share/nginx/src.
@@ -318,10 +321,71 @@ cmd_test() {
 }
 
 
+# key SUB ARGS: API keys, through the SQL functions of sql/002_api_keys.sql
+cmd_key() {
+    local sub=${1:-} db=${INVITES_DB:-} started=0
+
+    [ "$#" -gt 0 ] && shift
+
+    if [ -z "$db" ]; then
+        [ -d "$RUN/pg/data" ] \
+            || die "no database yet: run ./build.sh run, or set INVITES_DB"
+
+        if [ ! -f "$RUN/pg/data/postmaster.pid" ]; then
+            pg_start "$RUN/pg" "$RUN_PG_PORT"
+            started=1
+            trap 'pg_stop "$RUN/pg"' EXIT
+        fi
+
+        db="host=$RUN/pg port=$RUN_PG_PORT dbname=invites user=invites"
+    fi
+
+    case "$sub" in
+    create)
+        [ "$#" -ge 1 ] && [ "$#" -le 2 ] \
+            || die "usage: $0 key create TENANT [LABEL]"
+        key_sql "$db" -v tenant="$1" -v label="${2:-}" \
+            <<<"SELECT invites_key_create(:'tenant', :'label');"
+        ;;
+    list)
+        [ "$#" -le 1 ] || die "usage: $0 key list [TENANT]"
+        psql -X -v ON_ERROR_STOP=1 -P footer=off "$db" -v tenant="${1:-}" \
+            <<<"SELECT id, tenant, label, created_at, revoked_at
+                  FROM invites_keys
+                 WHERE :'tenant' = '' OR tenant = :'tenant'
+                 ORDER BY id;"
+        ;;
+    revoke)
+        [ "$#" -eq 1 ] && [[ "$1" =~ ^[0-9]+$ ]] \
+            || die "usage: $0 key revoke ID"
+        if [ "$(key_sql "$db" -v id="$1" \
+                <<<"SELECT invites_key_revoke(:'id'::bigint);")" = t ]; then
+            echo "revoked key $1"
+        else
+            die "no active key $1"
+        fi
+        ;;
+    *)
+        die "usage: $0 key create TENANT [LABEL] | list [TENANT] | revoke ID"
+        ;;
+    esac
+
+    [ "$started" -eq 0 ] || log "stopped the database again"
+}
+
+
+key_sql() {
+    local db=$1
+    shift
+    psql -qtAX -v ON_ERROR_STOP=1 "$db" "$@"
+}
+
+
 case "${1:-build}" in
     build) install_deps; build ;;
     run)   cmd_run ;;
     stop)  cmd_stop ;;
     test)  shift; cmd_test "$@" ;;
-    *)     die "usage: $0 [build|run|stop|test [files...]]" ;;
+    key)   shift; cmd_key "$@" ;;
+    *)     die "usage: $0 [build|run|stop|test [files...]|key ...]" ;;
 esac
