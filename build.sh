@@ -8,6 +8,8 @@
 #   ./build.sh stop       stop what "run" started (from another terminal)
 #   ./build.sh test [..]  build and run the test suite (prove -r t/, or
 #                         the .t files given)
+#   ./build.sh fuzz [SECS] run each libFuzzer target SECS (60) seconds
+#                         (t/fuzz/run.sh)
 #   ./build.sh key create TENANT [LABEL] | list [TENANT] | revoke ID
 #                         manage API keys, in the database of "run" or
 #                         in INVITES_DB=<conninfo>
@@ -387,5 +389,6 @@ case "${1:-build}" in
     stop)  cmd_stop ;;
     test)  shift; cmd_test "$@" ;;
     key)   shift; cmd_key "$@" ;;
+    fuzz)  shift; install_deps; build; "$ROOT/t/fuzz/run.sh" "$@" ;;
     *)     die "usage: $0 [build|run|stop|test [files...]|key ...]" ;;
 esac
