@@ -1,0 +1,298 @@
+
+/*
+ * Copyright (C) The ngx_http_invites_module authors
+ */
+
+
+/*
+ * libFuzzer target: arbitrary field values -> the response writers
+ * (ngx_http_invites_json_invite, _list, _error).
+ *
+ * Input: byte 0 picks the writer (% 3: invite, list of (b0 >> 2) % 4
+ * invites, error code b0 >> 2); bytes 1-8 are four little-endian 16-bit
+ * lengths; the rest is cut into the four strings id, group_id, email, code
+ * (a length past the end is clamped).
+ *
+ * A writer returns NULL only when a value is not UTF-8; otherwise its output
+ * is strict UTF-8, yajl_tree_parse accepts it, and a strict yajl parse gives
+ * back exactly the keys and strings that went in, NULs included.
+ *
+ * yajl's writer checks only the byte structure of UTF-8, so overlong forms,
+ * surrogates and code points above U+10FFFF pass through it (see the
+ * write/lax-utf8-* corpus files).  INVITES_FUZZ_LAX_UTF8=1 in the
+ * environment accepts that, to fuzz past it.
+ */
+
+
+#include <string.h>
+
+#include <yajl/yajl_parse.h>
+#include <yajl/yajl_tree.h>
+
+#include "fuzz_util.h"
+
+
+#define FUZZ_WRITE_MAX_TOKENS  64
+
+
+typedef struct {
+    size_t           n;
+    ngx_str_t        tok[FUZZ_WRITE_MAX_TOKENS];
+} fuzz_write_tokens_t;
+
+
+static void fuzz_write_check(yajl_gen g, fuzz_write_tokens_t *want,
+    int valid, int lax);
+static void fuzz_write_tokens(const u_char *out, size_t len,
+    fuzz_write_tokens_t *got);
+static int fuzz_write_token(void *data, const u_char *s, size_t len);
+static void fuzz_write_want(fuzz_write_tokens_t *t, const char *s);
+static void fuzz_write_want_str(fuzz_write_tokens_t *t, ngx_str_t *s);
+static void fuzz_write_error(ngx_http_invites_err_e err);
+
+
+static const yajl_callbacks  fuzz_write_callbacks = {
+    NULL, NULL, NULL, NULL, NULL,
+    fuzz_write_token,
+    NULL,
+    fuzz_write_token,
+    NULL, NULL, NULL
+};
+
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    int                         valid, lax, used;
+    size_t                      i, off, len[4];
+    ngx_uint_t                  n, k;
+    ngx_str_t                   s[4];
+    yajl_gen                    g;
+    fuzz_write_tokens_t         want;
+    ngx_http_invites_invite_t   inv[3];
+
+    if (size == 0) {
+        return 0;
+    }
+
+    for (i = 0; i < 4; i++) {
+        len[i] = (1 + 2 * i + 1 < size)
+                 ? (size_t) data[1 + 2 * i] | (size_t) data[2 + 2 * i] << 8
+                 : 0;
+    }
+
+    off = size < 9 ? size : 9;
+
+    for (i = 0; i < 4; i++) {
+        if (len[i] > size - off) {
+            len[i] = size - off;
+        }
+
+        s[i].data = (u_char *) data + off;
+        s[i].len = len[i];
+        off += len[i];
+    }
+
+    if (data[0] % 3 == 2) {
+        fuzz_write_error((ngx_http_invites_err_e) (data[0] >> 2));
+        return 0;
+    }
+
+    /* the invites of a list rotate the four strings */
+
+    n = (data[0] % 3 == 0) ? 1 : (ngx_uint_t) (data[0] >> 2) % 4;
+
+    for (k = 0; k < 3; k++) {
+        inv[k].id = s[k % 4];
+        inv[k].group_id = s[(k + 1) % 4];
+        inv[k].email = s[(k + 2) % 4];
+        inv[k].code = s[(k + 3) % 4];
+    }
+
+    used = (n > 0);
+    valid = 1;
+    lax = 1;
+
+    for (i = 0; used && i < 4; i++) {
+        valid &= fuzz_utf8_valid(s[i].data, s[i].len);
+        lax &= fuzz_utf8_structural(s[i].data, s[i].len);
+    }
+
+    want.n = 0;
+
+    if (data[0] % 3 == 0) {
+        g = ngx_http_invites_json_invite(&inv[0]);
+        fuzz_write_want(&want, "invite");
+
+    } else {
+        g = ngx_http_invites_json_list(inv, n);
+        fuzz_write_want(&want, "invites");
+    }
+
+    for (k = 0; k < n; k++) {
+        fuzz_write_want(&want, "id");
+        fuzz_write_want_str(&want, &inv[k].id);
+        fuzz_write_want(&want, "group_id");
+        fuzz_write_want_str(&want, &inv[k].group_id);
+        fuzz_write_want(&want, "email");
+        fuzz_write_want_str(&want, &inv[k].email);
+        fuzz_write_want(&want, "code");
+        fuzz_write_want_str(&want, &inv[k].code);
+    }
+
+    fuzz_write_check(g, &want, valid, lax);
+
+    return 0;
+}
+
+
+static void
+fuzz_write_check(yajl_gen g, fuzz_write_tokens_t *want, int valid, int lax)
+{
+    char                 *copy, errbuf[128];
+    size_t                i, len;
+    yajl_val              tree;
+    const u_char         *out;
+    fuzz_write_tokens_t   got;
+
+    if (g == NULL) {
+        fuzz_check(!valid, "NULL output although every value is UTF-8");
+        return;
+    }
+
+    if (!valid) {
+        fuzz_check(lax, "output for a value yajl calls invalid UTF-8");
+        fuzz_check(getenv("INVITES_FUZZ_LAX_UTF8") != NULL,
+                   "output written for a value that is not strict UTF-8 "
+                   "(overlong, surrogate or above U+10FFFF)");
+    }
+
+    yajl_gen_get_buf(g, &out, &len);
+
+    if (valid) {
+        fuzz_check(fuzz_utf8_valid(out, len), "the output is UTF-8");
+    }
+
+    for (i = 0; i < len; i++) {
+        fuzz_check(out[i] >= 0x20, "no raw control byte in the output");
+    }
+
+    copy = malloc(len + 1);
+    if (copy == NULL) {
+        yajl_gen_free(g);
+        return;
+    }
+
+    memcpy(copy, out, len);
+    copy[len] = '\0';
+
+    tree = yajl_tree_parse(copy, errbuf, sizeof(errbuf));
+    free(copy);
+
+    fuzz_check(tree != NULL && YAJL_IS_OBJECT(tree),
+               "yajl_tree_parse accepts the output as an object");
+    yajl_tree_free(tree);
+
+    fuzz_write_tokens(out, len, &got);
+
+    fuzz_check(got.n == want->n, "as many keys and strings as written");
+
+    for (i = 0; i < got.n; i++) {
+        fuzz_check(got.tok[i].len == want->tok[i].len
+                   && memcmp(got.tok[i].data, want->tok[i].data,
+                             got.tok[i].len) == 0,
+                   "every key and string round-trips exactly");
+        free(got.tok[i].data);
+    }
+
+    yajl_gen_free(g);
+}
+
+
+/* a strict parse: no comments, UTF-8 checked, one value, complete */
+
+static void
+fuzz_write_tokens(const u_char *out, size_t len, fuzz_write_tokens_t *got)
+{
+    yajl_handle  h;
+    yajl_status  st;
+
+    got->n = 0;
+
+    h = yajl_alloc(&fuzz_write_callbacks, NULL, got);
+    fuzz_check(h != NULL, "yajl_alloc");
+
+    st = yajl_parse(h, out, len);
+
+    if (st == yajl_status_ok) {
+        st = yajl_complete_parse(h);
+    }
+
+    yajl_free(h);
+
+    fuzz_check(st == yajl_status_ok, "a strict yajl parse accepts the output");
+}
+
+
+static int
+fuzz_write_token(void *data, const u_char *s, size_t len)
+{
+    fuzz_write_tokens_t  *t;
+
+    t = data;
+
+    fuzz_check(t->n < FUZZ_WRITE_MAX_TOKENS, "too many tokens");
+
+    t->tok[t->n].data = malloc(len + 1);
+    fuzz_check(t->tok[t->n].data != NULL, "malloc");
+
+    memcpy(t->tok[t->n].data, s, len);
+    t->tok[t->n].len = len;
+    t->n++;
+
+    return 1;
+}
+
+
+static void
+fuzz_write_want(fuzz_write_tokens_t *t, const char *s)
+{
+    t->tok[t->n].data = (u_char *) s;
+    t->tok[t->n].len = strlen(s);
+    t->n++;
+}
+
+
+static void
+fuzz_write_want_str(fuzz_write_tokens_t *t, ngx_str_t *s)
+{
+    t->tok[t->n++] = *s;
+}
+
+
+static void
+fuzz_write_error(ngx_http_invites_err_e err)
+{
+    yajl_gen                         g;
+    fuzz_write_tokens_t              want;
+    const ngx_http_invites_error_t  *e;
+
+    e = ngx_http_invites_json_error_info(err);
+
+    fuzz_check(e != NULL, "every error code has an error");
+
+    g = ngx_http_invites_json_error(err);
+
+    fuzz_check(g != NULL, "an error is always written");
+
+    want.n = 0;
+    fuzz_write_want(&want, "id");
+    fuzz_write_want_str(&want, (ngx_str_t *) &e->id);
+    fuzz_write_want(&want, "code");
+    fuzz_write_want(&want, "detail");
+    fuzz_write_want_str(&want, (ngx_str_t *) &e->detail);
+    fuzz_write_want(&want, "status");
+    fuzz_write_want_str(&want, (ngx_str_t *) &e->status_text);
+
+    fuzz_write_check(g, &want, 1, 1);
+}
