@@ -241,7 +241,9 @@ http {
             invites_api;
         }
 
+        # m3o's public path, with API keys (./build.sh key create TENANT)
         location /v1/invites/ {
+            invites_auth key;
             invites_api;
         }
     }

@@ -1,9 +1,9 @@
-# The curl examples of README.md, run as a user would type them.
+# The shell examples of README.md, run as a user would type them.
 #
-# The "## Try it" block is taken from the README byte for byte; only the
-# port of `./build.sh run` (8080) is replaced by this test's nginx port,
-# and a separator is printed after each step so that every response can be
-# compared with the "# →" line the README shows for it.
+# The "Try it" and "Calling with a key" blocks are taken from the README
+# byte for byte; only the port of `./build.sh run` (8080) becomes this
+# test's nginx port, and a separator is printed after each step so that
+# every response can be compared with the "# →" line the README shows.
 
 use FindBin;
 use lib "$FindBin::Bin/lib";
@@ -11,59 +11,81 @@ use Invites::Test;
 
 plan 'no_plan';
 
-open(my $fh, '<', "$FindBin::Bin/../README.md") or die "README.md: $!";
+my $root = "$FindBin::Bin/..";
+
+open(my $fh, '<', "$root/README.md") or die "README.md: $!";
 my $readme = do { local $/; <$fh> };
 close $fh;
 
-my ($block) = $readme =~ /^## Try it\n.*?^```sh\n(.*?)^```$/ms;
-ok(defined $block, 'README has a "Try it" shell block');
+# ./build.sh key, as the key block calls it, works on this test's database
+$ENV{INVITES_DB} = pg_conninfo();
 
 start_nginx(<<'CONF');
     location /invites/Invites/ {
         invites_api;
     }
+
+    location /v1/invites/ {
+        invites_auth key;
+        invites_api;
+    }
 CONF
 
-my $port = server_port();
-my $sep = '--- step ---';
-my (@expected, $script);
+readme_block('Try it');
+readme_block('Calling with a key');
 
-$script = "set -e\n";
+is(psql(q{SELECT count(*) FROM invites WHERE group_id = 'mygroup'
+          AND tenant = ''}), '1',
+   'after the sessions one invite of mygroup is left without a tenant');
+is(psql(q{SELECT count(*) FROM invites WHERE tenant = 'mytenant'}), '1',
+   'and one was made with the key, for its tenant');
 
-for my $line (split /\n/, $block) {
-    if ($line =~ /^# → (.*)$/) {
-        push @expected, $1;
-        $script .= "printf '\\n%s\\n' '$sep'\n";
-        next;
+
+sub readme_block {
+    my ($title) = @_;
+
+    my ($block) = $readme =~ /^#+ \Q$title\E\n.*?^```sh\n(.*?)^```$/ms;
+    ok(defined $block, "README has a \"$title\" shell block");
+    return unless defined $block;
+
+    my $port = server_port();
+    my $sep = '--- step ---';
+    my @expected;
+    my $script = "set -e\ncd '$root'\n";
+
+    for my $line (split /\n/, $block) {
+        if ($line =~ /^# → (.*)$/) {
+            push @expected, $1;
+            $script .= "printf '\\n%s\\n' '$sep'\n";
+            next;
+        }
+
+        next if $line =~ /^\s*$/;
+
+        like($line, qr{^(?:[A-Z]+=\$\()?(?:curl -s http://127\.0\.0\.1:8080/|\./build\.sh key )},
+             "$title: a curl call to ./build.sh run's nginx, or build.sh"
+             . " key: $line");
+
+        (my $run = $line) =~ s/127\.0\.0\.1:8080/127.0.0.1:$port/g;
+        $script .= "$run\n";
     }
 
-    next if $line =~ /^\s*$/;
+    cmp_ok(scalar @expected, '>=', 4, "$title: responses are shown");
 
-    like($line, qr/^(?:[A-Z]+=\$\()?curl -s http:\/\/127\.0\.0\.1:8080\//,
-         "README line is a curl call to ./build.sh run's nginx: $line");
+    my $file = servroot() . '/readme.sh';
+    open(my $sh, '>', $file) or die "$file: $!";
+    print $sh $script;
+    close $sh;
 
-    (my $run = $line) =~ s/127\.0\.0\.1:8080/127.0.0.1:$port/g;
-    $script .= "$run\n";
+    my $out = `bash '$file' 2>&1` // '';
+    is($?, 0, "$title: the block runs without error") or diag($out);
+
+    my @got = split /\n\Q$sep\E\n/, $out;
+
+    is(scalar @got, scalar @expected, "$title: one response per shown one");
+
+    for my $i (0 .. $#expected) {
+        json_is($got[$i], $expected[$i], "$title, step " . ($i + 1)
+                . " answers as shown: $expected[$i]");
+    }
 }
-
-cmp_ok(scalar @expected, '>=', 8, 'README shows the response of each step');
-
-my $file = servroot() . '/readme.sh';
-open(my $sh, '>', $file) or die "$file: $!";
-print $sh $script;
-close $sh;
-
-my $out = `bash '$file' 2>&1` // '';
-is($?, 0, 'the README block runs without error') or diag($out);
-
-my @got = split /\n\Q$sep\E\n/, $out;
-
-is(scalar @got, scalar @expected, 'one response per shown response');
-
-for my $i (0 .. $#expected) {
-    json_is($got[$i], $expected[$i], "README step " . ($i + 1) . " answers"
-            . " as shown: $expected[$i]");
-}
-
-is(psql(q{SELECT count(*) FROM invites WHERE group_id = 'mygroup'}), '1',
-   'after the README session one invite of mygroup is left (jane)');
