@@ -58,7 +58,7 @@ my @parse = (
 );
 
 # name => [selector byte, id, group_id, email, code]
-# selector % 3: 0 invite, 1 list of (b >> 2) % 4, 2 error (b >> 2)
+# selector & 3: 0 or 3 invite, 1 list of (b >> 2) % 4, 2 error (b >> 2)
 my @write = (
     invite         => [0, 'id1', 'group', 'john@doe.com', '12345678'],
     invite_escapes => [0, "x\"y\\z", "line\nbreak\x01", "\xc3\xa9\@e", "\x7f\x00"],
