@@ -699,16 +699,19 @@ ngx_http_invites_json_gen(void)
         return NULL;
     }
 
-    /* a value that is not UTF-8 fails the response instead of breaking it */
-    yajl_gen_config(g, yajl_gen_validate_utf8, 1);
-
     return g;
 }
 
 
+/* yajl's own check lets overlong forms and surrogates through */
+
 static yajl_gen_status
 ngx_http_invites_json_str(yajl_gen g, const ngx_str_t *s)
 {
+    if (ngx_http_invites_utf8_valid(s->data, s->len) != NGX_OK) {
+        return yajl_gen_invalid_string;
+    }
+
     return yajl_gen_string(g, s->data, s->len);
 }
 
