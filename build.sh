@@ -7,7 +7,9 @@
 #                         and nginx on 127.0.0.1:8080; Ctrl-C stops both
 #   ./build.sh stop       stop what "run" started (from another terminal)
 #   ./build.sh test [..]  build and run the test suite (prove -r t/, or
-#                         the .t files given)
+#                         the .t files given); --asan or --valgrind
+#                         first: nginx under a memory checker
+#                         (t/tools/memcheck.sh)
 #   ./build.sh fuzz [SECS] run each libFuzzer target SECS (60) seconds
 #                         (t/fuzz/run.sh)
 #   ./build.sh key create TENANT [LABEL] | list [TENANT] | revoke ID
@@ -304,6 +306,12 @@ cmd_stop() {
 TEST_TMP=""
 
 cmd_test() {
+    local mode=""
+
+    case "${1:-}" in
+    --asan|--valgrind) mode=${1#--}; shift ;;
+    esac
+
     install_deps
     build
 
@@ -317,7 +325,11 @@ cmd_test() {
     export TEST_INVITES_PG_TEMPLATE="$TEST_TMP/template"
 
     cd "$ROOT"
-    if [ "$#" -gt 0 ]; then
+    if [ -n "$mode" ]; then
+        # shellcheck source=t/tools/memcheck.sh
+        . "$ROOT/t/tools/memcheck.sh"
+        memcheck_test "$mode" "$@"
+    elif [ "$#" -gt 0 ]; then
         prove "$@"
     else
         prove -r t/
