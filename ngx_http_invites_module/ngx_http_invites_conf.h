@@ -27,6 +27,7 @@ typedef struct {
     ngx_http_complex_value_t    *tenant;
     ngx_uint_t                   auth;
     ngx_msec_t                   auth_cache_ttl;
+    ngx_uint_t                   code_length;
     ngx_http_invites_db_t       *db;
 } ngx_http_invites_loc_conf_t;
 

@@ -409,14 +409,17 @@ ngx_http_invites_tenant(ngx_http_request_t *r, ngx_str_t *tenant)
 static ngx_int_t
 ngx_http_invites_start(ngx_http_request_t *r, ngx_http_invites_ctx_t *ctx)
 {
-    ngx_http_invites_err_e  err;
+    ngx_http_invites_err_e        err;
+    ngx_http_invites_loc_conf_t  *ilcf;
+
+    ilcf = ngx_http_get_module_loc_conf(r, ngx_http_invites_module);
 
     err = ngx_http_invites_json_parse(ctx->body.data, ctx->body.len,
                                       &ctx->req);
 
     if (err == NGX_HTTP_INVITES_OK) {
         err = ngx_http_invites_op_init(&ctx->op, ctx->endpoint, &ctx->req,
-                                       &ctx->tenant);
+                                       &ctx->tenant, ilcf->code_length);
     }
 
     if (err != NGX_HTTP_INVITES_OK) {

@@ -34,6 +34,11 @@ static void ngx_http_invites_exit_process(ngx_cycle_t *cycle);
 static ngx_conf_post_handler_pt  ngx_http_invites_positive_post =
     ngx_http_invites_positive;
 
+static ngx_conf_num_bounds_t  ngx_http_invites_code_length_bounds = {
+    ngx_conf_check_num_bounds,
+    NGX_HTTP_INVITES_MIN_CODE, NGX_HTTP_INVITES_MAX_CODE
+};
+
 
 static ngx_conf_enum_t  ngx_http_invites_auth_modes[] = {
     { ngx_string("off"), NGX_HTTP_INVITES_AUTH_OFF },
@@ -92,6 +97,13 @@ static ngx_command_t  ngx_http_invites_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_invites_loc_conf_t, tenant),
       NULL },
+
+    { ngx_string("invites_code_length"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_invites_loc_conf_t, code_length),
+      &ngx_http_invites_code_length_bounds },
 
     { ngx_string("invites_auth"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -188,6 +200,7 @@ ngx_http_invites_create_loc_conf(ngx_conf_t *cf)
     conf->timeout = NGX_CONF_UNSET_MSEC;
     conf->auth = NGX_CONF_UNSET_UINT;
     conf->auth_cache_ttl = NGX_CONF_UNSET_MSEC;
+    conf->code_length = NGX_CONF_UNSET_UINT;
 
     return conf;
 }
@@ -217,6 +230,7 @@ ngx_http_invites_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               NGX_HTTP_INVITES_AUTH_OFF);
     ngx_conf_merge_msec_value(conf->auth_cache_ttl, prev->auth_cache_ttl,
                               30000);
+    ngx_conf_merge_uint_value(conf->code_length, prev->code_length, 8);
 
     if (!conf->api) {
         return NGX_CONF_OK;

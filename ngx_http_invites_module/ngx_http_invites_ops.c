@@ -137,11 +137,12 @@ ngx_http_invites_op_endpoint(ngx_str_t *name,
 ngx_http_invites_err_e
 ngx_http_invites_op_init(ngx_http_invites_op_t *op,
     ngx_http_invites_endpoint_e endpoint, ngx_http_invites_req_t *req,
-    ngx_str_t *tenant)
+    ngx_str_t *tenant, ngx_uint_t code_len)
 {
     ngx_memzero(op, sizeof(ngx_http_invites_op_t));
 
     op->endpoint = endpoint;
+    op->code_len = code_len;
 
     if (tenant->len > NGX_HTTP_INVITES_MAX_TENANT) {
         return NGX_HTTP_INVITES_BAD_TENANT;
@@ -205,7 +206,7 @@ ngx_http_invites_op_create(ngx_http_invites_op_t *op,
     ngx_http_invites_op_param(op, op->id, sizeof(op->id) - 1);
     ngx_http_invites_op_field(op, group);
     ngx_http_invites_op_field(op, email);
-    ngx_http_invites_op_param(op, op->code, sizeof(op->code) - 1);
+    ngx_http_invites_op_param(op, op->code, op->code_len);
 
     return NGX_HTTP_INVITES_OK;
 }
@@ -333,13 +334,13 @@ ngx_http_invites_op_field(ngx_http_invites_op_t *op,
 }
 
 
-/* a new random UUID v4 and 8-digit code for Create, in place */
+/* a new random UUID v4 and code for Create, in place */
 
 ngx_int_t
 ngx_http_invites_op_regenerate(ngx_http_invites_op_t *op)
 {
     u_char           *p;
-    uint32_t          v;
+    uint64_t          v, low, span, limit;
     ngx_uint_t        i;
     u_char            rnd[16];
     static u_char     hex[] = "0123456789abcdef";
@@ -366,18 +367,30 @@ ngx_http_invites_op_regenerate(ngx_http_invites_op_t *op)
         *p++ = hex[rnd[i] & 0x0f];
     }
 
-    /* uniform in 10000000..99999999, as m3o's codes have no leading zero */
+    /*
+     * Uniform in 10..0 .. 99..9 of code_len digits: no leading zero, as
+     * m3o's codes; values past the last whole span are drawn again.
+     */
+
+    low = 1;
+
+    for (i = 1; i < op->code_len; i++) {
+        low *= 10;
+    }
+
+    span = low * 9;
+    limit = UINT64_MAX - UINT64_MAX % span;
 
     do {
         if (ngx_http_invites_random((u_char *) &v, sizeof(v)) != NGX_OK) {
             return NGX_ERROR;
         }
 
-    } while (v >= 4230000000U);
+    } while (v >= limit);
 
-    v = 10000000 + v % 90000000;
+    v = low + v % span;
 
-    for (i = 8; i > 0; i--) {
+    for (i = op->code_len; i > 0; i--) {
         op->code[i - 1] = (u_char) ('0' + v % 10);
         v /= 10;
     }

@@ -22,6 +22,10 @@
 
 #define NGX_HTTP_INVITES_MAX_PARAMS      5
 
+/* invites_code_length: 8 as m3o; up to 18 digits fit 64 random bits */
+#define NGX_HTTP_INVITES_MIN_CODE        6
+#define NGX_HTTP_INVITES_MAX_CODE        18
+
 /* a code collision is retried with a new code this many times */
 #define NGX_HTTP_INVITES_CREATE_ATTEMPTS 8
 
@@ -46,6 +50,7 @@ typedef struct {
     ngx_http_invites_err_e       direct_err;
 
     ngx_uint_t                   attempts;
+    ngx_uint_t                   code_len;
     int                          nparams;
     const char                  *values[NGX_HTTP_INVITES_MAX_PARAMS];
     int                          lengths[NGX_HTTP_INVITES_MAX_PARAMS];
@@ -53,7 +58,7 @@ typedef struct {
     /* libpq takes text parameters NUL-terminated */
     u_char                       tenant[NGX_HTTP_INVITES_MAX_TENANT + 1];
     u_char                       id[37];
-    u_char                       code[9];
+    u_char                       code[NGX_HTTP_INVITES_MAX_CODE + 1];
 } ngx_http_invites_op_t;
 
 
@@ -61,7 +66,7 @@ ngx_int_t ngx_http_invites_op_endpoint(ngx_str_t *name,
     ngx_http_invites_endpoint_e *endpoint);
 ngx_http_invites_err_e ngx_http_invites_op_init(ngx_http_invites_op_t *op,
     ngx_http_invites_endpoint_e endpoint, ngx_http_invites_req_t *req,
-    ngx_str_t *tenant);
+    ngx_str_t *tenant, ngx_uint_t code_len);
 ngx_int_t ngx_http_invites_op_regenerate(ngx_http_invites_op_t *op);
 const char *ngx_http_invites_op_stmt_name(ngx_http_invites_op_t *op);
 const char *ngx_http_invites_op_prepare_sql(void);
