@@ -111,6 +111,19 @@ package Invites::Test;
 #   TEST_NGINX_SERVROOT=dir      use (and keep) this servroot
 #   TEST_NGINX_KEEP_SERVROOT=1   keep the temporary servroot (path diag'ed)
 #   TEST_NGINX_TIMEOUT           default client timeout (5 s)
+#   TEST_NGINX_WRAPPER="cmd args" run nginx as `cmd args nginx ...` (valgrind);
+#                                its forked workers are then every child of
+#                                the master, whatever their title
+#   TEST_NGINX_PRELOAD=lib.so    LD_PRELOAD for nginx only (a sanitizer
+#                                runtime; workers inherit it at fork)
+#   TEST_INVITES_REPORT_DIR=dir  memory checker logs (ASan/UBSan log_path,
+#                                valgrind --log-file): after nginx stops, a
+#                                new report there (ERROR SUMMARY > 0, an
+#                                AddressSanitizer/LeakSanitizer error, a UBSan
+#                                "runtime error") fails the running test file
+#   TEST_INVITES_SLOW=factor     multiplies the harness's waits (start, stop,
+#                                reload, client timeouts) for slow runs such
+#                                as valgrind; slow($secs) gives tests the same
 # Exported to the test: $ENV{TEST_INVITES_PG_PORT}.
 
 use strict;
@@ -135,7 +148,7 @@ our @EXPORT = qw(
     start_nginx stop_nginx reload_nginx worker_pids nginx_pid wait_pids_gone
     http http_start http_end error_log_text server_port servroot
     psql pg_stop pg_start pg_port pg_conninfo json_is
-    done_testing note subtest cmp_deeply
+    done_testing note subtest cmp_deeply slow
 );
 
 {
@@ -157,7 +170,8 @@ for my $m (qw(re ignore superhashof subhashof bag set array_each any all
 
 my $REPO = abs_path(dirname(__FILE__) . '/../../..');
 my $OWNER_PID = $$;
-my $DEFAULT_TIMEOUT = $ENV{TEST_NGINX_TIMEOUT} || 5;
+my $SLOW = $ENV{TEST_INVITES_SLOW} || 1;
+my $DEFAULT_TIMEOUT = ($ENV{TEST_NGINX_TIMEOUT} || 5) * $SLOW;
 my $UUID_RE = qr/\A[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\z/;
 
 my %PG;         # dir data bindir port conninfo external running
@@ -181,6 +195,9 @@ END {
     local $?;
     _cleanup() if $$ == $OWNER_PID;
 }
+
+# seconds, scaled by TEST_INVITES_SLOW: for bounds a memory checker stretches
+sub slow ($) { return $_[0] * $SLOW }
 
 
 # ---------------------------------------------------------------- helpers
@@ -504,14 +521,17 @@ sub _launch {
                     map { "${_}_temp" } qw(client_body proxy fastcgi uwsgi scgi));
         make_path(map { "$root/$_" } qw(conf logs html));
         _write_conf(%a);
+        my @wrap = split ' ', $ENV{TEST_NGINX_WRAPPER} // '';
         my $pid = fork // die "fork: $!";
         if (!$pid) {
             $SIG{PIPE} = 'DEFAULT';
             open STDIN, '<', '/dev/null';
             open STDOUT, '>', "$root/logs/stderr.log";
             open STDERR, '>&', \*STDOUT;
-            exec { $bin } $bin, '-p', "$root/", '-c', 'conf/nginx.conf',
-                 '-e', 'logs/error.log'
+            $ENV{LD_PRELOAD} = $ENV{TEST_NGINX_PRELOAD}
+                if $ENV{TEST_NGINX_PRELOAD};
+            exec { $wrap[0] // $bin } @wrap, $bin, '-p', "$root/",
+                 '-c', 'conf/nginx.conf', '-e', 'logs/error.log'
                 or print STDERR "exec $bin: $!\n";
             POSIX::_exit(127);
         }
@@ -525,7 +545,7 @@ sub _launch {
 
 sub _await {
     my ($pid, $root) = @_;
-    my $deadline = time + 5;
+    my $deadline = time + slow(5);
     while (time < $deadline) {
         if (waitpid($pid, WNOHANG) == $pid) {
             my $status = $? >> 8;
@@ -543,7 +563,7 @@ sub _await {
     }
     $NGX{pid} = $pid;
     _stop_nginx();
-    return "nginx did not accept connections within 5s\n"
+    return "nginx did not accept connections within " . slow(5) . "s\n"
         . _slurp("$root/logs/error.log");
 }
 
@@ -551,11 +571,33 @@ sub _stop_nginx {
     my $pid = delete $NGX{pid} or return;
     my @children = _children($pid);
     kill 'QUIT', $pid;
-    return if _reap($pid, 5);
-    kill 'TERM', $pid;
-    return if _reap($pid, 3);
-    kill 'KILL', $pid, @children;
-    _reap($pid, 2);
+    if (!_reap($pid, slow(5))) {
+        kill 'TERM', $pid;
+        if (!_reap($pid, slow(3))) {
+            kill 'KILL', $pid, @children;
+            _reap($pid, 2);
+        }
+    }
+    _check_reports();
+}
+
+# Memory checker reports written since the last look fail the test file.
+my %REPORT_SEEN;
+sub _check_reports {
+    my $dir = $ENV{TEST_INVITES_REPORT_DIR} or return;
+    my @bad;
+    for my $f (sort glob "$dir/*") {
+        my $size = -s $f // 0;
+        next if ($REPORT_SEEN{$f} // -1) == $size;
+        $REPORT_SEEN{$f} = $size;
+        my $text = _slurp($f);
+        push @bad, "$f:\n$text" if $text =~ /ERROR\ SUMMARY:\ [1-9]
+            |ERROR:\ (?:Address|Leak|UndefinedBehavior)Sanitizer
+            |runtime\ error:/x;
+    }
+    return unless @bad;
+    Test::More::ok(0, "$0: memory checker report(s) from nginx")
+        or Test::More::diag(join "\n", @bad);
 }
 
 sub _children {
@@ -564,7 +606,8 @@ sub _children {
     my @pids;
     for (@out) {
         my ($child, $args) = /^\s*(\d+)\s+(.*)/ or next;
-        push @pids, $child if $args =~ /worker process/;
+        push @pids, $child if $args =~ /worker process/
+                              || $ENV{TEST_NGINX_WRAPPER};
     }
     return @pids;
 }
@@ -576,7 +619,7 @@ sub worker_pids () {
 
 sub wait_pids_gone {
     my ($pids, $secs) = @_;
-    my $deadline = time + ($secs // 5);
+    my $deadline = time + slow($secs // 5);
     while (time < $deadline) {
         return 1 unless grep { kill 0, $_ } @$pids;
         sleep 0.01;
@@ -603,13 +646,14 @@ sub reload_nginx {
     my %old = map { $_ => 1 } @old;
     kill 'HUP', $NGX{pid};
     my $want = $opts{workers} // $NGX{workers_now};
-    my $deadline = time + 5;
+    my $deadline = time + slow(5);
     while (time < $deadline) {
         my @new = grep { !$old{$_} } worker_pids();
         return @old if @new >= $want;
         sleep 0.01;
     }
-    die "reload_nginx: no new workers within 5s:\n" . error_log_text();
+    die "reload_nginx: no new workers within " . slow(5) . "s:\n"
+        . error_log_text();
 }
 
 sub error_log_text () { return _slurp(servroot() . '/logs/error.log') }
@@ -851,8 +895,8 @@ sub _per_req {
 
 sub _timeout {
     my $t = shift // return $DEFAULT_TIMEOUT;
-    return $1 / 1000 if $t =~ /\A\s*([\d.]+)\s*ms\s*\z/;
-    return $1 if $t =~ /\A\s*([\d.]+)\s*s?\s*\z/;
+    return $1 / 1000 * $SLOW if $t =~ /\A\s*([\d.]+)\s*ms\s*\z/;
+    return $1 * $SLOW if $t =~ /\A\s*([\d.]+)\s*s?\s*\z/;
     die "bad --- timeout: $t\n";
 }
 

@@ -1,0 +1,125 @@
+# shellcheck shell=bash
+#
+# Sourced by build.sh for `./build.sh test --asan` and `--valgrind`:
+# memcheck_test MODE [prove args] runs the suite with nginx under a memory
+# checker and fails on any report (t/lib/Invites/Test.pm checks the report
+# directory each time it stops nginx). Uses build.sh's ROOT, BUILD,
+# NGINX_SRC, log and die.
+#
+#   asan      the module built with gcc -fsanitize=address,undefined
+#             (build/asan/, a separate configure: the normal build is not
+#             touched), loaded into Debian's nginx with libasan preloaded;
+#             ASan, LeakSanitizer and UBSan log into build/memcheck-asan/.
+#   valgrind  Debian's nginx and the normal module under valgrind memcheck
+#             (master and workers: valgrind follows fork), logs in
+#             build/memcheck-valgrind/vg.<pid>; a report is any error:
+#             invalid read/write, uninitialised value, definite leak.
+#             Client and harness waits are stretched by TEST_INVITES_SLOW
+#             (default 4).
+#
+# Both use Debian's /usr/sbin/nginx, whose pool allocator hides errors inside
+# pools from both checkers: an overrun of a ngx_palloc()'ed buffer that stays
+# inside the pool block is not seen.
+
+MEMCHECK_SAN_FLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer"
+
+
+# configure (once per source tree and config) and build the ASan module
+memcheck_build_asan() {
+    local dir="$BUILD/asan" src="$BUILD/asan/nginx" stamp flags=()
+
+    mkdir -p "$dir"
+    stamp="$NGINX_SRC $MEMCHECK_SAN_FLAGS $(sha1sum "$ROOT/config" | cut -d' ' -f1)"
+
+    if [ ! -f "$src/objs/Makefile" ] \
+        || [ "$(cat "$dir/.configured" 2>/dev/null)" != "$stamp" ]; then
+        rm -rf "$src"
+        mkdir -p "$src"
+        cp -a "$NGINX_SRC/." "$src/"
+
+        if [ -f "$src/conf_flags" ]; then
+            # shellcheck disable=SC1091
+            . "$src/conf_flags"
+            flags=("${NGX_CONF_FLAGS[@]}")
+        else
+            flags=(--with-compat)
+        fi
+
+        log "configuring the ASan build in $src"
+        (cd "$src" && ./configure "${flags[@]}" \
+            --with-cc-opt="-g -O1 $MEMCHECK_SAN_FLAGS" \
+            --with-ld-opt="$MEMCHECK_SAN_FLAGS" \
+            --add-dynamic-module="$ROOT" >"$dir/configure.log" 2>&1) || {
+            tail -20 "$dir/configure.log" >&2
+            die "ASan configure failed, see $dir/configure.log"
+        }
+
+        printf '%s' "$stamp" >"$dir/.configured"
+    fi
+
+    make -s -C "$src" -f objs/Makefile modules >"$dir/make.log" 2>&1 || {
+        cat "$dir/make.log" >&2
+        die "the ASan module did not compile"
+    }
+
+    cp "$src/objs/ngx_http_invites_module.so" "$dir/.module.so.new"
+    mv -f "$dir/.module.so.new" "$dir/ngx_http_invites_module.so"
+    log "built $dir/ngx_http_invites_module.so (ASan, UBSan)"
+}
+
+
+memcheck_test() {
+    local mode=$1 dir rc=0 t0 secs procs reports
+    shift
+
+    dir="$BUILD/memcheck-$mode"
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    chmod 1777 "$dir"       # workers run as nobody
+
+    case "$mode" in
+    asan)
+        memcheck_build_asan
+        export TEST_INVITES_MODULE="$BUILD/asan/ngx_http_invites_module.so"
+        TEST_NGINX_PRELOAD=$(gcc -print-file-name=libasan.so)
+        export TEST_NGINX_PRELOAD
+        export ASAN_OPTIONS="log_path=$dir/asan:detect_leaks=1:exitcode=86:detect_odr_violation=0:fast_unwind_on_malloc=0"
+        export LSAN_OPTIONS="suppressions=$ROOT/t/tools/lsan.supp:print_suppressions=0"
+        export UBSAN_OPTIONS="log_path=$dir/ubsan:print_stacktrace=1"
+        ;;
+
+    valgrind)
+        command -v valgrind >/dev/null || die "apt-get install valgrind"
+        export TEST_NGINX_WRAPPER="valgrind --tool=memcheck --log-file=$dir/vg.%p
+            --error-exitcode=86 --leak-check=full --show-leak-kinds=definite
+            --errors-for-leak-kinds=definite --track-origins=yes
+            --num-callers=30 --suppressions=$ROOT/t/tools/valgrind.supp"
+        export TEST_INVITES_SLOW=${TEST_INVITES_SLOW:-4}
+        ;;
+
+    *)
+        die "memcheck_test: unknown mode $mode"
+        ;;
+    esac
+
+    export TEST_INVITES_REPORT_DIR="$dir"
+
+    t0=$(date +%s)
+
+    if [ "$#" -gt 0 ]; then
+        prove "$@" || rc=$?
+    else
+        prove -r t/ || rc=$?
+    fi
+
+    secs=$(( $(date +%s) - t0 ))
+    procs=$(find "$dir" -type f -name 'vg.*' | wc -l)
+    reports=$(grep -lE 'ERROR SUMMARY: [1-9]|ERROR: (Address|Leak|UndefinedBehavior)Sanitizer|runtime error:' \
+        "$dir"/* 2>/dev/null | wc -l)
+
+    log "test --$mode: ${secs}s, $reports report file(s) in $dir" \
+        "$([ "$mode" = valgrind ] && echo "($procs nginx processes checked)")"
+
+    [ "$reports" -eq 0 ] || rc=1
+    return "$rc"
+}
