@@ -501,9 +501,16 @@ my $key = psql("SELECT invites_key_create('acme', 'hostile')");
 my $revoked = psql("SELECT invites_key_create('acme', 'revoked')");
 psql("SELECT invites_key_revoke(max(id)) FROM invites_api_keys");
 
+# /cached/ has a pool (and so a key cache) of its own: another conninfo
 start_nginx(<<'CONF');
     location /keyed/ { invites_auth key; invites_auth_cache_ttl 0; invites_api; }
-    location /cached/ { invites_auth key; invites_auth_cache_ttl 60s; invites_api; }
+    location /cached/ {
+        invites_db "$TEST_NGINX_PG_CONNINFO application_name=cached";
+        invites_auth key;
+        invites_auth_cache_ttl 60s;
+        invites_api;
+    }
+    location /shared/ { invites_auth key; invites_auth_cache_ttl 60s; invites_api; }
 CONF
 @workers = worker_pids();
 
@@ -563,6 +570,21 @@ for my $case (@AUTH) {
                   headers => ["Authorization: Bearer $key"]);
     is($ok->{status}, 200, "$name - then a valid key still works");
     is_deeply([worker_pids()], \@workers, "$name - same worker pid");
+}
+
+# invites_auth_cache_ttl 0 promises that a revoked key stops at once; a
+# location with a longer ttl on the same invites_db shares the cache
+my $third = psql("SELECT invites_key_create('acme', 'third')");
+my $via_shared = http('POST', '/shared/List', '{"group_id":"none"}',
+                      headers => ["Authorization: Bearer $third"]);
+is($via_shared->{status}, 200, 'a key used through a cached location');
+psql("SELECT invites_key_revoke(max(id)) FROM invites_api_keys");
+my $after = http('POST', '/keyed/List', '{"group_id":"none"}',
+                 headers => ["Authorization: Bearer $third"]);
+TODO: {
+    local $TODO = 'the key cache is per pool, not per location';
+    is($after->{status}, 401,
+       'once revoked, it is refused at once where invites_auth_cache_ttl is 0');
 }
 
 TODO: {
