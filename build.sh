@@ -12,6 +12,7 @@
 #                         (t/tools/memcheck.sh)
 #   ./build.sh fuzz [SECS] run each libFuzzer target SECS (60) seconds
 #                         (t/fuzz/run.sh)
+#   ./build.sh lint       cppcheck and clang-tidy (t/tools/lint.sh)
 #   ./build.sh key create TENANT [LABEL] | list [TENANT] | revoke ID
 #                         manage API keys, in the database of "run" or
 #                         in INVITES_DB=<conninfo>
@@ -404,5 +405,6 @@ case "${1:-build}" in
     test)  shift; cmd_test "$@" ;;
     key)   shift; cmd_key "$@" ;;
     fuzz)  shift; install_deps; build; "$ROOT/t/fuzz/run.sh" "$@" ;;
+    lint)  install_deps; build; "$ROOT/t/tools/lint.sh" ;;
     *)     die "usage: $0 [build|run|stop|test [files...]|key ...]" ;;
 esac
