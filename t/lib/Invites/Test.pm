@@ -530,6 +530,12 @@ sub _launch {
             open STDERR, '>&', \*STDOUT;
             $ENV{LD_PRELOAD} = $ENV{TEST_NGINX_PRELOAD}
                 if $ENV{TEST_NGINX_PRELOAD};
+            if (my $dir = $ENV{TEST_INVITES_REPORT_DIR}) {
+                # this file's own subdirectory: see _report_dir()
+                my $sub = _report_dir();
+                s/\Q$dir\E/$sub/g for @wrap, grep { defined }
+                    @ENV{qw(ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS)};
+            }
             exec { $wrap[0] // $bin } @wrap, $bin, '-p', "$root/",
                  '-c', 'conf/nginx.conf', '-e', 'logs/error.log'
                 or print STDERR "exec $bin: $!\n";
@@ -582,9 +588,23 @@ sub _stop_nginx {
 }
 
 # Memory checker reports written since the last look fail the test file.
+# Each test file has its own subdirectory of TEST_INVITES_REPORT_DIR (its
+# nginx gets the paths rewritten), so that files run by `prove -j` do not
+# see each other's reports.
 my %REPORT_SEEN;
-sub _check_reports {
+my $REPORT_SUB;
+sub _report_dir {
     my $dir = $ENV{TEST_INVITES_REPORT_DIR} or return;
+    return $REPORT_SUB if $REPORT_SUB;
+    (my $name = $0) =~ s{.*/}{};
+    $REPORT_SUB = "$dir/$name.$OWNER_PID";
+    make_path($REPORT_SUB);
+    chmod 01777, $REPORT_SUB;       # workers run as nobody
+    return $REPORT_SUB;
+}
+
+sub _check_reports {
+    my $dir = _report_dir() or return;
     my @bad;
     for my $f (sort glob "$dir/*") {
         my $size = -s $f // 0;
