@@ -601,4 +601,36 @@ is_deeply([grep { !/client sent duplicate header line/ } @leaks], [],
 is(scalar @leaks, 1, "only nginx's own duplicate-header line quotes it");
 
 stop_nginx();
+
+
+# ---------------------------------- limit_req against code guessing
+
+# Keyed by the raw header, the limit is dodged by respelling it ("bearer",
+# more spaces), which the module accepts as the same key; keyed by the key
+# as the module reads it (SECURITY.md's map), it holds.
+start_nginx(<<'CONF', http_config => default_http_config() . <<'HTTP');
+    limit_req_status 429;
+    location /raw/ { limit_req zone=raw; invites_auth key; invites_api; }
+    location /norm/ { limit_req zone=norm; invites_auth key; invites_api; }
+CONF
+    map $http_authorization $invites_api_key {
+        "~*^bearer +(?<k>[!-~]+) *$"  $k;
+        default                       "";
+    }
+    limit_req_zone $http_authorization zone=raw:1m rate=1r/m;
+    limit_req_zone $invites_api_key zone=norm:1m rate=1r/m;
+HTTP
+
+my @spellings = ("Bearer $key", "bearer $key", "BEARER  $key", "Bearer   $key");
+for my $where (qw(raw norm)) {
+    my @got = map {
+        http('POST', "/$where/List", '{"group_id":"none"}',
+             headers => ["Authorization: $_"])->{status}
+    } @spellings;
+    is_deeply(\@got, $where eq 'raw' ? [200, 200, 200, 200] : [200, 429, 429, 429],
+              $where eq 'raw'
+              ? 'limit_req on $http_authorization: each spelling has its own bucket'
+              : 'limit_req on the key as the module reads it: one bucket');
+}
+stop_nginx();
 super_psql('ALTER SYSTEM RESET log_statement') unless $ENV{TEST_INVITES_PG_CONNINFO};
