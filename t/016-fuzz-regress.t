@@ -37,15 +37,22 @@ for my $t (qw(parse write)) {
 local $ENV{ASAN_OPTIONS} = 'detect_leaks=1:abort_on_error=1';
 local $ENV{UBSAN_OPTIONS} = 'print_stacktrace=1:halt_on_error=1';
 
+# seed-* (t/tools/fuzz-seeds.pl) and kept crashes one test each; found-*
+# (what the fuzzers found, merged: one file per new coverage) in one run
 for my $t (qw(parse write)) {
     my @files = sort glob "$root/t/fuzz/corpus/$t/*";
     ok(@files > 0, "t/fuzz/corpus/$t has inputs");
 
-    for my $f (@files) {
-        (my $name = $f) =~ s{.*/}{};
-        my $msg = `$out/replay_$t $f 2>&1`;
-        my $ok = $? == 0 && $msg =~ /replayed 1 inputs/;
-        ok($ok, "fuzz_$t replays $name") or diag($msg);
+    my @found = grep { m{/found-[^/]*\z} } @files;
+    for my $f ((grep { !m{/found-[^/]*\z} } @files), @found ? \@found : ()) {
+        my @args = ref $f ? @$f : ($f);
+        my $name = ref $f ? scalar(@args) . ' found-* inputs'
+                 : $f =~ s{.*/}{}r;
+        my $msg = `$out/replay_$t @args 2>&1`;
+        my $n = @args;
+        ok($? == 0 && $msg =~ /replayed $n inputs/, "fuzz_$t replays $name")
+            or diag(join "\n", grep { !/^replay: / } split /\n/, $msg),
+               diag(($msg =~ /.*^(replay: .*?)$/ms)[0] // '');
     }
 }
 

@@ -96,44 +96,4 @@ fuzz_utf8_valid(const u_char *p, size_t len)
 }
 
 
-/* UTF-8 as yajl's writer checks it: the byte structure only */
-
-static inline int
-fuzz_utf8_structural(const u_char *p, size_t len)
-{
-    size_t  i, n, k;
-
-    for (i = 0; i < len; i += n + 1) {
-
-        if (p[i] < 0x80) {
-            n = 0;
-
-        } else if ((p[i] >> 5) == 0x06) {
-            n = 1;
-
-        } else if ((p[i] >> 4) == 0x0e) {
-            n = 2;
-
-        } else if ((p[i] >> 3) == 0x1e) {
-            n = 3;
-
-        } else {
-            return 0;
-        }
-
-        if (i + n >= len) {
-            return 0;
-        }
-
-        for (k = 1; k <= n; k++) {
-            if ((p[i + k] >> 6) != 0x02) {
-                return 0;
-            }
-        }
-    }
-
-    return 1;
-}
-
-
 #endif /* _FUZZ_UTIL_H_INCLUDED_ */

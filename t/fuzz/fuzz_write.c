@@ -18,9 +18,8 @@
  * back exactly the keys and strings that went in, NULs included.
  *
  * yajl's writer checks only the byte structure of UTF-8, so overlong forms,
- * surrogates and code points above U+10FFFF pass through it (see the
- * write/lax-utf8-* corpus files).  INVITES_FUZZ_LAX_UTF8=1 in the
- * environment accepts that, to fuzz past it.
+ * surrogates and code points above U+10FFFF passed through it until the
+ * module checked values itself (the write/lax-utf8-* corpus files).
  */
 
 
@@ -42,7 +41,7 @@ typedef struct {
 
 
 static void fuzz_write_check(yajl_gen g, fuzz_write_tokens_t *want,
-    int valid, int lax);
+    int valid);
 static void fuzz_write_tokens(const u_char *out, size_t len,
     fuzz_write_tokens_t *got);
 static int fuzz_write_token(void *data, const u_char *s, size_t len);
@@ -63,7 +62,7 @@ static const yajl_callbacks  fuzz_write_callbacks = {
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    int                         valid, lax, used;
+    int                         valid, used;
     size_t                      i, off, len[4];
     ngx_uint_t                  n, k;
     ngx_str_t                   s[4];
@@ -111,11 +110,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     used = (n > 0);
     valid = 1;
-    lax = 1;
 
     for (i = 0; used && i < 4; i++) {
         valid &= fuzz_utf8_valid(s[i].data, s[i].len);
-        lax &= fuzz_utf8_structural(s[i].data, s[i].len);
     }
 
     want.n = 0;
@@ -140,14 +137,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fuzz_write_want_str(&want, &inv[k].code);
     }
 
-    fuzz_write_check(g, &want, valid, lax);
+    fuzz_write_check(g, &want, valid);
 
     return 0;
 }
 
 
 static void
-fuzz_write_check(yajl_gen g, fuzz_write_tokens_t *want, int valid, int lax)
+fuzz_write_check(yajl_gen g, fuzz_write_tokens_t *want, int valid)
 {
     char                 *copy, errbuf[128];
     size_t                i, len;
@@ -160,18 +157,12 @@ fuzz_write_check(yajl_gen g, fuzz_write_tokens_t *want, int valid, int lax)
         return;
     }
 
-    if (!valid) {
-        fuzz_check(lax, "output for a value yajl calls invalid UTF-8");
-        fuzz_check(getenv("INVITES_FUZZ_LAX_UTF8") != NULL,
-                   "output written for a value that is not strict UTF-8 "
-                   "(overlong, surrogate or above U+10FFFF)");
-    }
+    fuzz_check(valid, "output written for a value that is not strict UTF-8 "
+                      "(overlong, surrogate or above U+10FFFF)");
 
     yajl_gen_get_buf(g, &out, &len);
 
-    if (valid) {
-        fuzz_check(fuzz_utf8_valid(out, len), "the output is UTF-8");
-    }
+    fuzz_check(fuzz_utf8_valid(out, len), "the output is UTF-8");
 
     for (i = 0; i < len; i++) {
         fuzz_check(out[i] >= 0x20, "no raw control byte in the output");
@@ -294,5 +285,5 @@ fuzz_write_error(ngx_http_invites_err_e err)
     fuzz_write_want(&want, "status");
     fuzz_write_want_str(&want, (ngx_str_t *) &e->status_text);
 
-    fuzz_write_check(g, &want, 1, 1);
+    fuzz_write_check(g, &want, 1);
 }

@@ -14,8 +14,7 @@
 # t/fuzz/corpus/<target>/ so that t/016-fuzz-regress.t replays it.
 #
 # FUZZ_TARGETS="parse write" picks targets; FUZZ_MAX_LEN (default 4096)
-# bounds an input; INVITES_FUZZ_LAX_UTF8=1 lets fuzz_write accept the known
-# lax UTF-8 check of yajl's writer (see fuzz_write.c).
+# bounds an input.
 
 set -euo pipefail
 
