@@ -18,7 +18,7 @@
 
 typedef struct {
     void                       *scope;
-    ngx_msec_t                  expires;
+    ngx_msec_t                  stored;
     size_t                      len;
     u_char                      hash[64];
     u_char                      tenant[NGX_HTTP_INVITES_MAX_TENANT];
@@ -103,20 +103,22 @@ ngx_http_invites_auth_key(ngx_http_request_t *r,
 }
 
 
+/* each location asks with its own invites_auth_cache_ttl; 0 never hits */
+
 ngx_int_t
 ngx_http_invites_auth_cached(ngx_http_invites_auth_t *auth, void *scope,
-    ngx_str_t *tenant)
+    ngx_msec_t ttl, ngx_str_t *tenant)
 {
     ngx_http_invites_auth_entry_t  *e;
 
-    if (ngx_http_invites_auth_cache == NULL) {
+    if (ngx_http_invites_auth_cache == NULL || ttl == 0) {
         return NGX_DECLINED;
     }
 
     e = ngx_http_invites_auth_slot(auth);
 
     if (e->scope != scope
-        || (ngx_msec_int_t) (e->expires - ngx_current_msec) <= 0
+        || ngx_current_msec - e->stored >= ttl
         || ngx_memcmp(e->hash, auth->hash, 64) != 0)
     {
         return NGX_DECLINED;
@@ -131,12 +133,12 @@ ngx_http_invites_auth_cached(ngx_http_invites_auth_t *auth, void *scope,
 
 void
 ngx_http_invites_auth_remember(ngx_http_invites_auth_t *auth, void *scope,
-    ngx_msec_t ttl, ngx_str_t *tenant)
+    ngx_str_t *tenant)
 {
     size_t                          size;
     ngx_http_invites_auth_entry_t  *e;
 
-    if (ttl == 0 || tenant->len > NGX_HTTP_INVITES_MAX_TENANT) {
+    if (tenant->len > NGX_HTTP_INVITES_MAX_TENANT) {
         return;
     }
 
@@ -153,7 +155,7 @@ ngx_http_invites_auth_remember(ngx_http_invites_auth_t *auth, void *scope,
     e = ngx_http_invites_auth_slot(auth);
 
     e->scope = scope;
-    e->expires = ngx_current_msec + ttl;
+    e->stored = ngx_current_msec;
     e->len = tenant->len;
     ngx_memcpy(e->hash, auth->hash, 64);
     ngx_memcpy(e->tenant, tenant->data, tenant->len);

@@ -37,9 +37,9 @@ typedef struct {
 ngx_int_t ngx_http_invites_auth_key(ngx_http_request_t *r,
     ngx_http_invites_auth_t *auth);
 ngx_int_t ngx_http_invites_auth_cached(ngx_http_invites_auth_t *auth,
-    void *scope, ngx_str_t *tenant);
-void ngx_http_invites_auth_remember(ngx_http_invites_auth_t *auth,
     void *scope, ngx_msec_t ttl, ngx_str_t *tenant);
+void ngx_http_invites_auth_remember(ngx_http_invites_auth_t *auth,
+    void *scope, ngx_str_t *tenant);
 ngx_int_t ngx_http_invites_auth_rows(PGresult *res, ngx_log_t *log,
     ngx_str_t *tenant, ngx_http_invites_err_e *err);
 ngx_int_t ngx_http_invites_auth_namespace(ngx_http_request_t *r,

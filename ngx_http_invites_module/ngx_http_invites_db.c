@@ -35,7 +35,6 @@ struct ngx_http_invites_db_conn_s {
     ngx_http_invites_db_query_t     *inflight[NGX_HTTP_INVITES_DB_DEPTH];
     ngx_uint_t                       ninflight;
     PGresult                        *res;
-    ngx_uint_t                       served;
 
     unsigned                         flushing:1;
     unsigned                         failed:1;
@@ -68,6 +67,7 @@ static void ngx_http_invites_db_close(ngx_http_invites_db_conn_t *pc,
     ngx_http_invites_err_e err);
 static void ngx_http_invites_db_fail(ngx_http_invites_db_conn_t *pc,
     ngx_http_invites_err_e err);
+static void ngx_http_invites_db_sweep(ngx_http_invites_db_t *db);
 static void ngx_http_invites_db_notice(void *arg, const char *message);
 static const char *ngx_http_invites_db_error(ngx_http_invites_db_conn_t *pc);
 static const char *ngx_http_invites_db_result_error(PGresult *res);
@@ -612,7 +612,6 @@ ngx_http_invites_db_open(ngx_http_invites_db_t *db)
     pc->state = NGX_HTTP_INVITES_DB_CONNECTING;
     pc->poll = PGRES_POLLING_WRITING;
     pc->ninflight = 0;
-    pc->served = 0;
     pc->flushing = 0;
     pc->failed = 0;
     pc->res = NULL;
@@ -876,7 +875,6 @@ ngx_http_invites_db_flush(ngx_http_invites_db_conn_t *pc)
 static void
 ngx_http_invites_db_read_handler(ngx_event_t *rev)
 {
-    ngx_uint_t                   level;
     ngx_connection_t            *c;
     ngx_http_invites_db_conn_t  *pc;
 
@@ -897,10 +895,26 @@ ngx_http_invites_db_read_handler(ngx_event_t *rev)
         return;
     }
 
+    if (pc->state == NGX_HTTP_INVITES_DB_IDLE) {
+        /*
+         * Nothing is expected on an idle connection; what comes is most
+         * likely the server saying goodbye (a FATAL, then EOF): let libpq
+         * log it, and do not hand the connection out again.
+         */
+
+        (void) PQconsumeInput(pc->pg);
+
+        ngx_log_error(NGX_LOG_INFO, pc->db->log, 0,
+                      "invites: idle PostgreSQL connection closed: %s",
+                      PQstatus(pc->pg) == CONNECTION_BAD
+                      ? ngx_http_invites_db_error(pc) : "unexpected input");
+
+        ngx_http_invites_db_fail(pc, NGX_HTTP_INVITES_DB_UNAVAILABLE);
+        return;
+    }
+
     if (PQconsumeInput(pc->pg) == 0) {
-        level = (pc->state == NGX_HTTP_INVITES_DB_IDLE) ? NGX_LOG_INFO
-                                                       : NGX_LOG_ERR;
-        ngx_log_error(level, pc->db->log, 0,
+        ngx_log_error(NGX_LOG_ERR, pc->db->log, 0,
                       "invites: PostgreSQL connection lost: %s",
                       ngx_http_invites_db_error(pc));
         ngx_http_invites_db_fail(pc, NGX_HTTP_INVITES_DB_UNAVAILABLE);
@@ -991,17 +1005,12 @@ ngx_http_invites_db_results(ngx_http_invites_db_conn_t *pc)
         res = PQgetResult(pc->pg);
 
         if (res == NULL) {
-            if (pc->state == NGX_HTTP_INVITES_DB_IDLE) {
-                return;
-            }
-
             ngx_http_invites_db_finished(pc);
             return;
         }
 
-        switch (pc->state) {
+        if (pc->state == NGX_HTTP_INVITES_DB_PREPARING) {
 
-        case NGX_HTTP_INVITES_DB_PREPARING:
             if (PQresultStatus(res) != PGRES_COMMAND_OK) {
                 ngx_log_error(NGX_LOG_ERR, pc->db->log, 0,
                               "invites: cannot prepare statements: %s",
@@ -1010,26 +1019,16 @@ ngx_http_invites_db_results(ngx_http_invites_db_conn_t *pc)
             }
 
             PQclear(res);
-            break;
+            continue;
+        }
 
-        case NGX_HTTP_INVITES_DB_BUSY:
-            if (pc->res == NULL) {
-                pc->res = res;
+        /* NGX_HTTP_INVITES_DB_BUSY: a statement gives one result */
 
-            } else {
-                PQclear(res);
-            }
+        if (pc->res == NULL) {
+            pc->res = res;
 
-            break;
-
-        default:
-            ngx_log_error(NGX_LOG_INFO, pc->db->log, 0,
-                          "invites: unexpected result on an idle "
-                          "connection: %s",
-                          ngx_http_invites_db_result_error(res));
+        } else {
             PQclear(res);
-            ngx_http_invites_db_fail(pc, NGX_HTTP_INVITES_DB_UNAVAILABLE);
-            return;
         }
     }
 
@@ -1075,6 +1074,15 @@ ngx_http_invites_db_finished(ngx_http_invites_db_conn_t *pc)
         return;
     }
 
+    if (PQstatus(pc->pg) == CONNECTION_BAD) {
+        /* the "result" is the server's farewell, not the statement's */
+        ngx_log_error(NGX_LOG_ERR, db->log, 0,
+                      "invites: PostgreSQL connection lost: %s",
+                      ngx_http_invites_db_error(pc));
+        ngx_http_invites_db_fail(pc, NGX_HTTP_INVITES_DB_UNAVAILABLE);
+        return;
+    }
+
     q = pc->inflight[0];
     res = pc->res;
     pc->res = NULL;
@@ -1084,7 +1092,6 @@ ngx_http_invites_db_finished(ngx_http_invites_db_conn_t *pc)
     }
 
     pc->ninflight--;
-    pc->served++;
 
     if (PQtransactionStatus(pc->pg) != PQTRANS_IDLE) {
         ngx_log_error(NGX_LOG_ERR, db->log, 0,
@@ -1196,17 +1203,25 @@ ngx_http_invites_db_fail(ngx_http_invites_db_conn_t *pc,
     {
         db->backoff = 1;
         db->retry_at = ngx_current_msec + NGX_HTTP_INVITES_DB_BACKOFF;
+
+        if (db->nopen > 1) {
+            ngx_log_error(NGX_LOG_WARN, db->log, 0,
+                          "invites: no new PostgreSQL connection, going on "
+                          "with %ui of %ui", db->nopen - 1, db->size);
+        }
     }
 
     /*
-     * A connection that served before may have died while idle, unnoticed
-     * (a server restart): its queries, still without an answer, run once
-     * more on another connection.  All four statements are idempotent.
+     * A connection may have died while idle, unnoticed (a server restart,
+     * pg_terminate_backend()): its queries run once more on another
+     * connection, whatever the dying server said.  All the statements are
+     * idempotent.  The other idle connections likely died the same way.
      */
 
-    if (pc->state == NGX_HTTP_INVITES_DB_BUSY && pc->served > 0
-        && pc->res == NULL)
-    {
+    if (pc->state == NGX_HTTP_INVITES_DB_BUSY) {
+
+        ngx_http_invites_db_sweep(db);
+
         for (k = pc->ninflight; k > 0; k--) {
             q = pc->inflight[k - 1];
 
@@ -1230,6 +1245,39 @@ ngx_http_invites_db_fail(ngx_http_invites_db_conn_t *pc,
 
     ngx_http_invites_db_close(pc, err);
     ngx_http_invites_db_dispatch(db, 1);
+}
+
+
+/* closes the idle connections whose server has gone (EOF or a message) */
+
+static void
+ngx_http_invites_db_sweep(ngx_http_invites_db_t *db)
+{
+    u_char                       buf[1];
+    ssize_t                      n;
+    ngx_err_t                    err;
+    ngx_queue_t                 *qu, *next;
+    ngx_http_invites_db_conn_t  *pc;
+
+    for (qu = ngx_queue_head(&db->idle);
+         qu != ngx_queue_sentinel(&db->idle);
+         qu = next)
+    {
+        next = ngx_queue_next(qu);
+        pc = ngx_queue_data(qu, ngx_http_invites_db_conn_t, queue);
+
+        n = recv(pc->c->fd, buf, 1, MSG_PEEK);
+        err = ngx_socket_errno;
+
+        if (n == -1 && err == NGX_EAGAIN) {
+            continue;
+        }
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, db->log, 0,
+                       "invites: idle connection has gone, peek: %z", n);
+
+        ngx_http_invites_db_close(pc, NGX_HTTP_INVITES_DB_UNAVAILABLE);
+    }
 }
 
 

@@ -34,23 +34,27 @@ static void ngx_http_invites_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_invites_body(ngx_http_request_t *r, ngx_str_t *body,
     ngx_http_invites_err_e *err);
 static ngx_int_t ngx_http_invites_authenticate(ngx_http_request_t *r,
-    ngx_http_invites_ctx_t *ctx);
+    ngx_http_invites_ctx_t *ctx, ngx_http_invites_err_e *err);
 static ngx_int_t ngx_http_invites_authenticated(ngx_http_request_t *r,
-    ngx_http_invites_ctx_t *ctx, PGresult *res);
+    ngx_http_invites_ctx_t *ctx, PGresult *res, ngx_http_invites_err_e *err);
 static ngx_int_t ngx_http_invites_key_tenant(ngx_http_request_t *r,
-    ngx_http_invites_ctx_t *ctx, ngx_str_t *tenant);
+    ngx_http_invites_ctx_t *ctx, ngx_str_t *tenant,
+    ngx_http_invites_err_e *err);
 static ngx_int_t ngx_http_invites_tenant(ngx_http_request_t *r,
     ngx_str_t *tenant);
 static ngx_int_t ngx_http_invites_start(ngx_http_request_t *r,
     ngx_http_invites_ctx_t *ctx);
 static ngx_int_t ngx_http_invites_send_query(ngx_http_request_t *r,
     ngx_http_invites_ctx_t *ctx, const char *stmt, int nparams,
-    const char *const *values, const int *lengths);
+    const char *const *values, const int *lengths,
+    ngx_http_invites_err_e *err);
 static void ngx_http_invites_done(ngx_http_invites_db_query_t *q,
     ngx_http_invites_err_e err, PGresult *res);
 static ngx_int_t ngx_http_invites_result(ngx_http_request_t *r,
-    ngx_http_invites_ctx_t *ctx, PGresult *res);
+    ngx_http_invites_ctx_t *ctx, PGresult *res, ngx_int_t *rc);
 static void ngx_http_invites_cleanup(void *data);
+static ngx_int_t ngx_http_invites_answer(ngx_http_request_t *r,
+    ngx_int_t rc, ngx_http_invites_err_e err);
 static ngx_int_t ngx_http_invites_send_error(ngx_http_request_t *r,
     ngx_http_invites_err_e err);
 static ngx_int_t ngx_http_invites_send(ngx_http_request_t *r,
@@ -158,11 +162,10 @@ ngx_http_invites_body_handler(ngx_http_request_t *r)
         return;
     }
 
-    rc = ngx_http_invites_authenticate(r, ctx);
+    rc = ngx_http_invites_authenticate(r, ctx, &err);
 
-    if (rc == NGX_OK) {
-        rc = ngx_http_invites_start(r, ctx);
-    }
+    rc = (rc == NGX_OK) ? ngx_http_invites_start(r, ctx)
+                        : ngx_http_invites_answer(r, rc, err);
 
     if (rc != NGX_DONE) {
         ngx_http_finalize_request(r, rc);
@@ -253,13 +256,15 @@ ngx_http_invites_body(ngx_http_request_t *r, ngx_str_t *body,
 /*
  * Finds the request's tenant: from its API key with "invites_auth key", else
  * from invites_tenant.  NGX_OK when ctx->tenant is set, NGX_DONE while the
- * key is being looked up, or the status of a response already sent.
+ * key is being looked up, NGX_DECLINED with the error to answer, or
+ * NGX_ERROR.  Nothing is sent here.
  */
 
 static ngx_int_t
 ngx_http_invites_authenticate(ngx_http_request_t *r,
-    ngx_http_invites_ctx_t *ctx)
+    ngx_http_invites_ctx_t *ctx, ngx_http_invites_err_e *err)
 {
+    ngx_int_t                     rc;
     ngx_str_t                     tenant;
     ngx_http_invites_loc_conf_t  *ilcf;
 
@@ -267,50 +272,47 @@ ngx_http_invites_authenticate(ngx_http_request_t *r,
 
     if (ilcf->auth == NGX_HTTP_INVITES_AUTH_OFF) {
 
-        switch (ngx_http_invites_tenant(r, &ctx->tenant)) {
+        rc = ngx_http_invites_tenant(r, &ctx->tenant);
 
-        case NGX_OK:
-            return NGX_OK;
-
-        case NGX_DECLINED:
+        if (rc == NGX_DECLINED) {
             ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                           "invites: the tenant is not valid UTF-8 or longer "
                           "than %d bytes", NGX_HTTP_INVITES_MAX_TENANT);
-            return ngx_http_invites_send_error(r,
-                                               NGX_HTTP_INVITES_BAD_TENANT);
-
-        default:
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            *err = NGX_HTTP_INVITES_BAD_TENANT;
         }
+
+        return rc;
     }
 
     if (ngx_http_invites_auth_key(r, &ctx->auth) != NGX_OK) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "invites: no Bearer API key in the request");
-        return ngx_http_invites_send_error(r, NGX_HTTP_INVITES_UNAUTHORIZED);
+        *err = NGX_HTTP_INVITES_UNAUTHORIZED;
+        return NGX_DECLINED;
     }
 
-    if (ngx_http_invites_auth_cached(&ctx->auth, ilcf->db, &tenant)
+    if (ngx_http_invites_auth_cached(&ctx->auth, ilcf->db,
+                                     ilcf->auth_cache_ttl, &tenant)
         == NGX_OK)
     {
-        return ngx_http_invites_key_tenant(r, ctx, &tenant);
+        return ngx_http_invites_key_tenant(r, ctx, &tenant, err);
     }
 
     ctx->authenticating = 1;
 
     return ngx_http_invites_send_query(r, ctx, NGX_HTTP_INVITES_AUTH_STMT, 1,
-                                       ctx->auth.values, ctx->auth.lengths);
+                                       ctx->auth.values, ctx->auth.lengths,
+                                       err);
 }
 
 
-/* the key lookup answered: NGX_OK, or the status of a response sent */
+/* the key lookup answered: NGX_OK, or NGX_DECLINED with the error */
 
 static ngx_int_t
 ngx_http_invites_authenticated(ngx_http_request_t *r,
-    ngx_http_invites_ctx_t *ctx, PGresult *res)
+    ngx_http_invites_ctx_t *ctx, PGresult *res, ngx_http_invites_err_e *err)
 {
     ngx_str_t                     tenant;
-    ngx_http_invites_err_e        err;
     ngx_http_invites_loc_conf_t  *ilcf;
 
     ilcf = ngx_http_get_module_loc_conf(r, ngx_http_invites_module);
@@ -318,7 +320,7 @@ ngx_http_invites_authenticated(ngx_http_request_t *r,
     ctx->authenticating = 0;
 
     switch (ngx_http_invites_auth_rows(res, r->connection->log, &tenant,
-                                       &err))
+                                       err))
     {
     case NGX_OK:
         break;
@@ -327,27 +329,29 @@ ngx_http_invites_authenticated(ngx_http_request_t *r,
         /* unknown and revoked keys alike */
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "invites: unknown or revoked API key");
-        return ngx_http_invites_send_error(r, NGX_HTTP_INVITES_UNAUTHORIZED);
+        *err = NGX_HTTP_INVITES_UNAUTHORIZED;
+        return NGX_DECLINED;
 
     default:
-        return ngx_http_invites_send_error(r, err);
+        return NGX_DECLINED;
     }
 
-    ngx_http_invites_auth_remember(&ctx->auth, ilcf->db, ilcf->auth_cache_ttl,
-                                   &tenant);
+    ngx_http_invites_auth_remember(&ctx->auth, ilcf->db, &tenant);
 
-    return ngx_http_invites_key_tenant(r, ctx, &tenant);
+    return ngx_http_invites_key_tenant(r, ctx, &tenant, err);
 }
 
 
 static ngx_int_t
 ngx_http_invites_key_tenant(ngx_http_request_t *r,
-    ngx_http_invites_ctx_t *ctx, ngx_str_t *tenant)
+    ngx_http_invites_ctx_t *ctx, ngx_str_t *tenant,
+    ngx_http_invites_err_e *err)
 {
     if (ngx_http_invites_auth_namespace(r, tenant) != NGX_OK) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "invites: micro-namespace is not the key's tenant");
-        return ngx_http_invites_send_error(r, NGX_HTTP_INVITES_FORBIDDEN);
+        *err = NGX_HTTP_INVITES_FORBIDDEN;
+        return NGX_DECLINED;
     }
 
     /* the cache slot or the result may go; the request keeps its copy */
@@ -409,6 +413,7 @@ ngx_http_invites_tenant(ngx_http_request_t *r, ngx_str_t *tenant)
 static ngx_int_t
 ngx_http_invites_start(ngx_http_request_t *r, ngx_http_invites_ctx_t *ctx)
 {
+    ngx_int_t                     rc;
     ngx_http_invites_err_e        err;
     ngx_http_invites_loc_conf_t  *ilcf;
 
@@ -445,22 +450,24 @@ ngx_http_invites_start(ngx_http_request_t *r, ngx_http_invites_ctx_t *ctx)
                                      ngx_http_invites_json_empty());
     }
 
-    return ngx_http_invites_send_query(r, ctx,
-                                       ngx_http_invites_op_stmt_name(&ctx->op),
-                                       ctx->op.nparams, ctx->op.values,
-                                       ctx->op.lengths);
+    rc = ngx_http_invites_send_query(r, ctx,
+                                     ngx_http_invites_op_stmt_name(&ctx->op),
+                                     ctx->op.nparams, ctx->op.values,
+                                     ctx->op.lengths, &err);
+
+    return ngx_http_invites_answer(r, rc, err);
 }
 
 
-/* NGX_DONE once the pool has the statement, else a response's status */
+/* NGX_DONE once the pool has the statement, else NGX_DECLINED or NGX_ERROR */
 
 static ngx_int_t
 ngx_http_invites_send_query(ngx_http_request_t *r,
     ngx_http_invites_ctx_t *ctx, const char *stmt, int nparams,
-    const char *const *values, const int *lengths)
+    const char *const *values, const int *lengths,
+    ngx_http_invites_err_e *err)
 {
     ngx_http_cleanup_t           *cln;
-    ngx_http_invites_err_e        err;
     ngx_http_invites_loc_conf_t  *ilcf;
     ngx_http_invites_db_query_t  *q;
 
@@ -471,7 +478,7 @@ ngx_http_invites_send_query(ngx_http_request_t *r,
     if (q->handler == NULL) {
         cln = ngx_http_cleanup_add(r, 0);
         if (cln == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            return NGX_ERROR;
         }
 
         cln->handler = ngx_http_invites_cleanup;
@@ -488,12 +495,12 @@ ngx_http_invites_send_query(ngx_http_request_t *r,
     q->values = values;
     q->lengths = lengths;
 
-    err = ngx_http_invites_db_send(ilcf->db, q);
+    *err = ngx_http_invites_db_send(ilcf->db, q);
 
-    if (err != NGX_HTTP_INVITES_OK) {
+    if (*err != NGX_HTTP_INVITES_OK) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "invites: no database connection for the request");
-        return ngx_http_invites_send_error(r, err);
+        return NGX_DECLINED;
     }
 
     ctx->pending = 1;
@@ -529,20 +536,16 @@ ngx_http_invites_done(ngx_http_invites_db_query_t *q,
         rc = ngx_http_invites_send_error(r, err);
 
     } else if (ctx->authenticating) {
-        rc = ngx_http_invites_authenticated(r, ctx, res);
+        rc = ngx_http_invites_authenticated(r, ctx, res, &err);
 
-        if (rc == NGX_OK) {
-            rc = ngx_http_invites_start(r, ctx);
-        }
+        rc = (rc == NGX_OK) ? ngx_http_invites_start(r, ctx)
+                            : ngx_http_invites_answer(r, rc, err);
 
-    } else {
-        rc = ngx_http_invites_result(r, ctx, res);
-
-        if (rc == NGX_AGAIN) {
-            /* Create again, with the new id and code the op holds */
-            rc = ngx_http_invites_send_query(r, ctx, q->stmt, q->nparams,
-                                             q->values, q->lengths);
-        }
+    } else if (ngx_http_invites_result(r, ctx, res, &rc) == NGX_AGAIN) {
+        /* Create again, with the new id and code the op holds */
+        rc = ngx_http_invites_send_query(r, ctx, q->stmt, q->nparams,
+                                         q->values, q->lengths, &err);
+        rc = ngx_http_invites_answer(r, rc, err);
     }
 
     if (rc == NGX_DONE) {
@@ -554,41 +557,51 @@ ngx_http_invites_done(ngx_http_invites_db_query_t *q,
 }
 
 
+/*
+ * Answers from the statement's result: NGX_OK with *rc the status of the
+ * response sent, or NGX_AGAIN, nothing sent, when Create must run again.
+ */
+
 static ngx_int_t
 ngx_http_invites_result(ngx_http_request_t *r, ngx_http_invites_ctx_t *ctx,
-    PGresult *res)
+    PGresult *res, ngx_int_t *rc)
 {
-    ngx_int_t                   rc;
+    yajl_gen                    g;
     ngx_uint_t                  n;
     ngx_http_invites_err_e      err;
     ngx_http_invites_invite_t  *invites;
 
-    rc = ngx_http_invites_op_rows(&ctx->op, res, r->pool, r->connection->log,
-                                  &invites, &n, &err);
-
-    if (rc == NGX_AGAIN) {
+    if (ngx_http_invites_op_rows(&ctx->op, res, r->pool, r->connection->log,
+                                 &invites, &n, &err)
+        == NGX_AGAIN)
+    {
         return NGX_AGAIN;
     }
 
     if (err != NGX_HTTP_INVITES_OK) {
-        return ngx_http_invites_send_error(r, err);
+        *rc = ngx_http_invites_send_error(r, err);
+        return NGX_OK;
     }
 
     switch (ctx->endpoint) {
 
     case NGX_HTTP_INVITES_CREATE:
     case NGX_HTTP_INVITES_READ:
-        return ngx_http_invites_send(r, NGX_HTTP_OK,
-                                     ngx_http_invites_json_invite(invites));
+        g = ngx_http_invites_json_invite(invites);
+        break;
 
     case NGX_HTTP_INVITES_LIST:
-        return ngx_http_invites_send(r, NGX_HTTP_OK,
-                                     ngx_http_invites_json_list(invites, n));
+        g = ngx_http_invites_json_list(invites, n);
+        break;
 
     default: /* NGX_HTTP_INVITES_DELETE */
-        return ngx_http_invites_send(r, NGX_HTTP_OK,
-                                     ngx_http_invites_json_empty());
+        g = ngx_http_invites_json_empty();
+        break;
     }
+
+    *rc = ngx_http_invites_send(r, NGX_HTTP_OK, g);
+
+    return NGX_OK;
 }
 
 
@@ -603,6 +616,26 @@ ngx_http_invites_cleanup(void *data)
 
         ngx_http_invites_db_cancel(&ctx->query);
         ctx->pending = 0;
+    }
+}
+
+
+/* turns a step's outcome into the response, unless the step goes on */
+
+static ngx_int_t
+ngx_http_invites_answer(ngx_http_request_t *r, ngx_int_t rc,
+    ngx_http_invites_err_e err)
+{
+    switch (rc) {
+
+    case NGX_DECLINED:
+        return ngx_http_invites_send_error(r, err);
+
+    case NGX_ERROR:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+
+    default: /* NGX_DONE */
+        return rc;
     }
 }
 
@@ -668,6 +701,8 @@ ngx_http_invites_send(ngx_http_request_t *r, ngx_uint_t status, yajl_gen g)
     b->last_in_chain = 1;
 
     yajl_gen_free(g);
+
+    r->connection->log->action = "sending response to client";
 
     r->headers_out.status = status;
     r->headers_out.content_length_n = len;
