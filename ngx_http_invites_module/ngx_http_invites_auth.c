@@ -26,7 +26,7 @@ typedef struct {
 
 
 static ngx_http_invites_auth_entry_t *ngx_http_invites_auth_slot(
-    ngx_http_invites_auth_t *auth);
+    ngx_http_invites_auth_t *auth, void *scope);
 
 
 static ngx_http_invites_auth_entry_t  *ngx_http_invites_auth_cache;
@@ -115,7 +115,7 @@ ngx_http_invites_auth_cached(ngx_http_invites_auth_t *auth, void *scope,
         return NGX_DECLINED;
     }
 
-    e = ngx_http_invites_auth_slot(auth);
+    e = ngx_http_invites_auth_slot(auth, scope);
 
     if (e->scope != scope
         || ngx_current_msec - e->stored >= ttl
@@ -152,7 +152,7 @@ ngx_http_invites_auth_remember(ngx_http_invites_auth_t *auth, void *scope,
         }
     }
 
-    e = ngx_http_invites_auth_slot(auth);
+    e = ngx_http_invites_auth_slot(auth, scope);
 
     e->scope = scope;
     e->stored = ngx_current_msec;
@@ -162,12 +162,14 @@ ngx_http_invites_auth_remember(ngx_http_invites_auth_t *auth, void *scope,
 }
 
 
-static ngx_http_invites_auth_entry_t *
-ngx_http_invites_auth_slot(ngx_http_invites_auth_t *auth)
-{
-    ngx_int_t  n;
+/* the same key of two databases takes two slots */
 
-    n = ngx_hextoi(auth->hash, 4);
+static ngx_http_invites_auth_entry_t *
+ngx_http_invites_auth_slot(ngx_http_invites_auth_t *auth, void *scope)
+{
+    ngx_uint_t  n;
+
+    n = (ngx_uint_t) ngx_hextoi(auth->hash, 4) ^ ((uintptr_t) scope >> 4);
 
     return &ngx_http_invites_auth_cache[n % NGX_HTTP_INVITES_AUTH_SLOTS];
 }

@@ -11,7 +11,6 @@ use POSIX ();
 use Socket qw(AF_INET SOCK_STREAM SOL_SOCKET SO_RCVBUF pack_sockaddr_in inet_aton);
 use Time::HiRes qw(sleep time);
 
-our $TODO;
 plan 'no_plan';
 workers 1;
 default_group('slow');
@@ -144,14 +143,9 @@ is($r->{status}, 200, "List of $BIG invites, read normally: 200");
 my $full = length $r->{raw};
 my $clen = $r->{headers}{'content-length'} // 0;
 diag("the List answer: $full bytes received, Content-Length $clen");
-my $BUG = 'an answer the socket does not take at once (NGX_AGAIN) re-runs the'
-    . ' statement and sends again: "header already sent", the body cut at 2 MB';
-TODO: {
-    local $TODO = $BUG;
-    is(length($r->{body} // ''), $clen, 'the whole body arrives (as long as its Content-Length)');
-    is(ref $r->{json} eq 'HASH' && ref $r->{json}{invites} eq 'ARRAY'
-       ? scalar @{$r->{json}{invites}} : 'no JSON', $BIG, "it is JSON with the $BIG invites");
-}
+is(length($r->{body} // ''), $clen, 'the whole body arrives (as long as its Content-Length)');
+is(ref $r->{json} eq 'HASH' && ref $r->{json}{invites} eq 'ARRAY'
+   ? scalar @{$r->{json}{invites}} : 'no JSON', $BIG, "it is JSON with the $BIG invites");
 $full = length($r->{raw}) > $clen ? length $r->{raw} : $clen + 200;
 
 socket(my $lazy, AF_INET, SOCK_STREAM, 0) or die "socket: $!";
@@ -173,11 +167,8 @@ until ($line || time > $deadline) {
 ok($line, 'nginx gave up on the client that does not read (access.log: 200, part of the body)')
     or diag(join '', grep { /List/ } access_lines());
 diag("access.log: $line") if $line;
-TODO: {
-    local $TODO = $BUG;
-    ok(error_log_text() =~ /client timed out .* while sending (?:response )?to client/,
-       'error.log: send_timeout ended it (client timed out while sending)');
-}
+ok(error_log_text() =~ /client timed out .* while sending (?:response )?to client/,
+   'error.log: send_timeout ended it (client timed out while sending)');
 close $lazy;
 
 $r = create('after@example.com');
@@ -185,8 +176,5 @@ is($r->{status}, 200, 'a Create afterwards: 200') or diag(body_of($r));
 cmp_ok(psql("SELECT count(*) $MODULE_BACKENDS"), '<=', 4, 'the pool bound holds');
 is_deeply([worker_pids()], \@workers, 'the same worker throughout');
 error_log_clean('no crash or crit in error.log', qr/exited on signal|\[(?:crit|emerg)\]/);
-TODO: {
-    local $TODO = $BUG;
-    error_log_clean('no alert in error.log', qr/\[alert\]/);
-}
+error_log_clean('no alert in error.log', qr/\[alert\]/);
 stop_nginx();
