@@ -36,6 +36,8 @@ struct ngx_http_invites_db_conn_s {
     ngx_uint_t                       ninflight;
     PGresult                        *res;
 
+    ino_t                            socket_id;
+
     unsigned                         flushing:1;
     unsigned                         failed:1;
 };
@@ -43,6 +45,13 @@ struct ngx_http_invites_db_conn_s {
 
 static ngx_int_t ngx_http_invites_db_resolve(ngx_conf_t *cf,
     PQconninfoOption *opts, ngx_array_t *kw, ngx_array_t *vals);
+static ngx_int_t ngx_http_invites_db_split(ngx_pool_t *pool,
+    const char *list, ngx_array_t *out);
+static ngx_int_t ngx_http_invites_db_push(ngx_array_t *a, u_char *data,
+    size_t len);
+static char *ngx_http_invites_db_join(ngx_pool_t *pool, ngx_array_t *a);
+static ngx_int_t ngx_http_invites_db_param(ngx_array_t *kw,
+    ngx_array_t *vals, const char *keyword, const char *value);
 static const char *ngx_http_invites_db_strdup(ngx_pool_t *pool,
     const char *s);
 static void ngx_http_invites_db_dispatch(ngx_http_invites_db_t *db,
@@ -51,6 +60,7 @@ static ngx_int_t ngx_http_invites_db_in_backoff(ngx_http_invites_db_t *db);
 static ngx_int_t ngx_http_invites_db_open(ngx_http_invites_db_t *db);
 static ngx_int_t ngx_http_invites_db_wrap(ngx_http_invites_db_conn_t *pc);
 static void ngx_http_invites_db_unwrap(ngx_http_invites_db_conn_t *pc);
+static ino_t ngx_http_invites_db_socket_id(ngx_http_invites_db_conn_t *pc);
 static ngx_int_t ngx_http_invites_db_want_write(
     ngx_http_invites_db_conn_t *pc, ngx_uint_t on);
 static void ngx_http_invites_db_connect_poll(ngx_http_invites_db_conn_t *pc);
@@ -148,7 +158,8 @@ ngx_http_invites_db_configure(ngx_conf_t *cf, ngx_http_invites_db_t *db)
         }
 
         if (ngx_strcmp(o->keyword, "host") == 0
-            || ngx_strcmp(o->keyword, "hostaddr") == 0)
+            || ngx_strcmp(o->keyword, "hostaddr") == 0
+            || ngx_strcmp(o->keyword, "port") == 0)
         {
             /* resolved below */
             continue;
@@ -243,8 +254,10 @@ failed:
 
 
 /*
- * A host name is looked up now rather than by libpq in a worker, where
- * getaddrinfo() would block; the name stays as "host" for TLS checks.
+ * Host names are looked up now rather than by libpq in a worker, where
+ * getaddrinfo() would block: every address of every host becomes an entry
+ * of "hostaddr", libpq tries them in turn, and "host" stays beside each for
+ * TLS checks.  A socket directory keeps an empty hostaddr entry.
  */
 
 static ngx_int_t
@@ -252,77 +265,237 @@ ngx_http_invites_db_resolve(ngx_conf_t *cf, PQconninfoOption *opts,
     ngx_array_t *kw, ngx_array_t *vals)
 {
     int                 rc;
-    char               *host, *hostaddr, *addr;
+    char               *host, *hostaddr, *port, *name, *addrs, *joined;
     size_t              len;
-    const char        **k, **v;
-    struct addrinfo     hints, *ai;
+    ngx_str_t          *hs, *ps, *pt;
+    ngx_uint_t          i;
+    ngx_array_t         hosts, ports, out_h, out_a, out_p;
+    struct addrinfo     hints, *res, *ai;
+    u_char             *addr;
     PQconninfoOption   *o;
 
     host = NULL;
     hostaddr = NULL;
+    port = NULL;
 
     for (o = opts; o->keyword; o++) {
-        if (o->val && o->val[0] && ngx_strcmp(o->keyword, "host") == 0) {
-            host = o->val;
+        if (o->val == NULL || o->val[0] == '\0') {
+            continue;
         }
 
-        if (o->val && o->val[0] && ngx_strcmp(o->keyword, "hostaddr") == 0) {
+        if (ngx_strcmp(o->keyword, "host") == 0) {
+            host = o->val;
+
+        } else if (ngx_strcmp(o->keyword, "hostaddr") == 0) {
             hostaddr = o->val;
+
+        } else if (ngx_strcmp(o->keyword, "port") == 0) {
+            port = o->val;
         }
     }
 
-    addr = hostaddr;
+    if (host == NULL || hostaddr != NULL) {
+        /* libpq's default socket, or addresses the user chose */
+        return ngx_http_invites_db_param(kw, vals, "host", host)
+               | ngx_http_invites_db_param(kw, vals, "hostaddr", hostaddr)
+               | ngx_http_invites_db_param(kw, vals, "port", port);
+    }
 
-    if (host && hostaddr == NULL && host[0] != '/' && host[0] != '@'
-        && strchr(host, ',') == NULL)
+    if (ngx_http_invites_db_split(cf->pool, host, &hosts) != NGX_OK
+        || ngx_http_invites_db_split(cf->pool, port ? port : "", &ports)
+           != NGX_OK
+        || ngx_array_init(&out_h, cf->pool, 4, sizeof(ngx_str_t)) != NGX_OK
+        || ngx_array_init(&out_a, cf->pool, 4, sizeof(ngx_str_t)) != NGX_OK
+        || ngx_array_init(&out_p, cf->pool, 4, sizeof(ngx_str_t)) != NGX_OK)
     {
+        return NGX_ERROR;
+    }
+
+    hs = hosts.elts;
+    ps = ports.elts;
+
+    for (i = 0; i < hosts.nelts; i++) {
+
+        /* one port for all hosts, or one each */
+        pt = &ps[ports.nelts == 1 ? 0 : ngx_min(i, ports.nelts - 1)];
+
+        if (hs[i].len == 0 || hs[i].data[0] == '/' || hs[i].data[0] == '@') {
+            if (ngx_http_invites_db_push(&out_h, hs[i].data, hs[i].len)
+                || ngx_http_invites_db_push(&out_a, (u_char *) "", 0)
+                || ngx_http_invites_db_push(&out_p, pt->data, pt->len))
+            {
+                return NGX_ERROR;
+            }
+
+            continue;
+        }
+
+        name = (char *) hs[i].data;
+
         ngx_memzero(&hints, sizeof(struct addrinfo));
         hints.ai_family = AF_UNSPEC;
         hints.ai_socktype = SOCK_STREAM;
 
-        rc = getaddrinfo(host, NULL, &hints, &ai);
+        rc = getaddrinfo(name, NULL, &hints, &res);
 
         if (rc != 0) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "invites_db host \"%s\" not found: %s",
-                               host, gai_strerror(rc));
+                               name, gai_strerror(rc));
             return NGX_ERROR;
         }
 
-        addr = ngx_pnalloc(cf->pool, NGX_SOCKADDR_STRLEN + 1);
-        if (addr == NULL) {
-            freeaddrinfo(ai);
-            return NGX_ERROR;
+        for (ai = res; ai; ai = ai->ai_next) {
+            addr = ngx_pnalloc(cf->pool, NGX_SOCKADDR_STRLEN);
+            if (addr == NULL) {
+                freeaddrinfo(res);
+                return NGX_ERROR;
+            }
+
+            len = ngx_sock_ntop(ai->ai_addr, ai->ai_addrlen, addr,
+                                NGX_SOCKADDR_STRLEN, 0);
+
+            if (ngx_http_invites_db_push(&out_h, hs[i].data, hs[i].len)
+                || ngx_http_invites_db_push(&out_a, addr, len)
+                || ngx_http_invites_db_push(&out_p, pt->data, pt->len))
+            {
+                freeaddrinfo(res);
+                return NGX_ERROR;
+            }
         }
 
-        len = ngx_sock_ntop(ai->ai_addr, ai->ai_addrlen, (u_char *) addr,
-                            NGX_SOCKADDR_STRLEN, 0);
-        addr[len] = '\0';
-
-        freeaddrinfo(ai);
+        freeaddrinfo(res);
     }
 
-    if (host) {
-        k = ngx_array_push(kw);
-        v = ngx_array_push(vals);
-        if (k == NULL || v == NULL) {
+    name = ngx_http_invites_db_join(cf->pool, &out_h);
+    addrs = ngx_http_invites_db_join(cf->pool, &out_a);
+    joined = ngx_http_invites_db_join(cf->pool, &out_p);
+
+    if (name == NULL || addrs == NULL || joined == NULL) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_invites_db_param(kw, vals, "host", name)
+           | ngx_http_invites_db_param(kw, vals, "hostaddr", addrs)
+           | ngx_http_invites_db_param(kw, vals, "port", port ? joined : NULL);
+}
+
+
+/* "a,b,,c" -> NUL-terminated strings; "" -> one empty string */
+
+static ngx_int_t
+ngx_http_invites_db_split(ngx_pool_t *pool, const char *list,
+    ngx_array_t *out)
+{
+    u_char      *p, *comma;
+    ngx_str_t   *s;
+
+    if (ngx_array_init(out, pool, 4, sizeof(ngx_str_t)) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    p = (u_char *) list;
+
+    for ( ;; ) {
+        comma = (u_char *) ngx_strchr(p, ',');
+
+        s = ngx_array_push(out);
+        if (s == NULL) {
             return NGX_ERROR;
         }
 
-        *k = "host";
-        *v = host;
-    }
-
-    if (addr) {
-        k = ngx_array_push(kw);
-        v = ngx_array_push(vals);
-        if (k == NULL || v == NULL) {
+        s->len = comma ? (size_t) (comma - p) : ngx_strlen(p);
+        s->data = ngx_pnalloc(pool, s->len + 1);
+        if (s->data == NULL) {
             return NGX_ERROR;
         }
 
-        *k = "hostaddr";
-        *v = addr;
+        *ngx_cpymem(s->data, p, s->len) = '\0';
+
+        if (comma == NULL) {
+            return NGX_OK;
+        }
+
+        p = comma + 1;
     }
+}
+
+
+/* NGX_OK (0) or NGX_ERROR, so that results can be or'ed */
+
+static ngx_int_t
+ngx_http_invites_db_push(ngx_array_t *a, u_char *data, size_t len)
+{
+    ngx_str_t  *s;
+
+    s = ngx_array_push(a);
+    if (s == NULL) {
+        return NGX_ERROR;
+    }
+
+    s->data = data;
+    s->len = len;
+
+    return NGX_OK;
+}
+
+
+static char *
+ngx_http_invites_db_join(ngx_pool_t *pool, ngx_array_t *a)
+{
+    u_char      *p, *list;
+    size_t       len;
+    ngx_str_t   *s;
+    ngx_uint_t   i;
+
+    s = a->elts;
+    len = 1;
+
+    for (i = 0; i < a->nelts; i++) {
+        len += s[i].len + 1;
+    }
+
+    list = ngx_pnalloc(pool, len);
+    if (list == NULL) {
+        return NULL;
+    }
+
+    p = list;
+
+    for (i = 0; i < a->nelts; i++) {
+        if (i) {
+            *p++ = ',';
+        }
+
+        p = ngx_cpymem(p, s[i].data, s[i].len);
+    }
+
+    *p = '\0';
+
+    return (char *) list;
+}
+
+
+/* adds keyword = value, unless the value is NULL */
+
+static ngx_int_t
+ngx_http_invites_db_param(ngx_array_t *kw, ngx_array_t *vals,
+    const char *keyword, const char *value)
+{
+    const char  **k, **v;
+
+    if (value == NULL) {
+        return NGX_OK;
+    }
+
+    k = ngx_array_push(kw);
+    v = ngx_array_push(vals);
+    if (k == NULL || v == NULL) {
+        return NGX_ERROR;
+    }
+
+    *k = keyword;
+    *v = value;
 
     return NGX_OK;
 }
@@ -670,6 +843,8 @@ ngx_http_invites_db_wrap(ngx_http_invites_db_conn_t *pc)
 
     c->shared = 1;
     c->data = pc;
+
+    pc->socket_id = ngx_http_invites_db_socket_id(pc);
     c->read->handler = ngx_http_invites_db_read_handler;
     c->write->handler = ngx_http_invites_db_write_handler;
     c->read->log = pc->db->log;
@@ -718,6 +893,19 @@ ngx_http_invites_db_unwrap(ngx_http_invites_db_conn_t *pc)
 }
 
 
+static ino_t
+ngx_http_invites_db_socket_id(ngx_http_invites_db_conn_t *pc)
+{
+    struct stat  st;
+
+    if (PQsocket(pc->pg) == -1 || fstat(PQsocket(pc->pg), &st) == -1) {
+        return 0;
+    }
+
+    return st.st_ino;
+}
+
+
 static ngx_int_t
 ngx_http_invites_db_want_write(ngx_http_invites_db_conn_t *pc, ngx_uint_t on)
 {
@@ -746,9 +934,18 @@ ngx_http_invites_db_connect_poll(ngx_http_invites_db_conn_t *pc)
 
     pc->poll = PQconnectPoll(pc->pg);
 
-    /* libpq may move to another socket (another host, an SSL retry) */
+    /*
+     * libpq may move to another socket (the next address, an SSL retry),
+     * which may even get the same number as the one it closed: the inode
+     * tells them apart.
+     */
 
-    if (pc->poll != PGRES_POLLING_FAILED && PQsocket(pc->pg) != pc->c->fd) {
+    if (pc->poll != PGRES_POLLING_FAILED
+        && ngx_http_invites_db_socket_id(pc) != pc->socket_id)
+    {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, db->log, 0,
+                       "invites: libpq moved to another socket");
+
         ngx_http_invites_db_unwrap(pc);
 
         if (ngx_http_invites_db_wrap(pc) != NGX_OK) {
@@ -756,6 +953,11 @@ ngx_http_invites_db_connect_poll(ngx_http_invites_db_conn_t *pc)
             return;
         }
     }
+
+    ngx_log_debug5(NGX_LOG_DEBUG_HTTP, db->log, 0,
+                   "invites: connect poll %d, host %s (%s) port %s, fd %d",
+                   pc->poll, PQhost(pc->pg), PQhostaddr(pc->pg),
+                   PQport(pc->pg), PQsocket(pc->pg));
 
     switch (pc->poll) {
 
