@@ -72,7 +72,7 @@ memcheck_test() {
     local mode=$1 dir rc=0 t0 secs procs reports
     shift
 
-    dir="$BUILD/memcheck-$mode"
+    dir=$(realpath -m "${MEMCHECK_DIR:-$BUILD/memcheck-$mode}")
     rm -rf "$dir"
     mkdir -p "$dir"
     chmod 1777 "$dir"       # workers run as nobody
