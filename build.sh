@@ -406,5 +406,6 @@ case "${1:-build}" in
     key)   shift; cmd_key "$@" ;;
     fuzz)  shift; install_deps; build; "$ROOT/t/fuzz/run.sh" "$@" ;;
     lint)  install_deps; build; "$ROOT/t/tools/lint.sh" ;;
+    bench) shift; install_deps; build; "$ROOT/bench/run.sh" "$@" ;;
     *)     die "usage: $0 [build|run|stop|test [files...]|key ...]" ;;
 esac
