@@ -1,0 +1,291 @@
+#!/usr/bin/perl
+#
+# report.pl DIR: the Markdown report of a bench/run.sh run, from the
+# files it left in DIR (machine.tsv, results.tsv, callgrind.tsv, rss.tsv,
+# notes.txt).  Medians over the repetitions, with min..max; ratios are
+# taken within each repetition, then medianed.
+
+use strict;
+use warnings;
+
+my $dir = shift or die "usage: $0 DIR\n";
+
+sub rows {
+    my ($file) = @_;
+    open my $fh, '<', "$dir/$file" or return ();
+    return map { chomp; [split /\t/] } grep { /\S/ } <$fh>;
+}
+
+my %m = map { $_->[0] => $_->[1] } rows('machine.tsv');
+
+# results: rep kind endpoint workers conns rps p50_us p99_us errors
+my (%r, %reps, %err);
+for (rows('results.tsv')) {
+    my ($rep, $kind, $ep, $w, $c, $rps, $p50, $p99, $e) = @$_;
+    $r{$kind}{$ep}{$w}{$c}{$rep} = { rps => $rps, p50 => $p50, p99 => $p99 };
+    $reps{$rep} = 1;
+    $err{"$kind $ep w$w c=$c"} += $e if $e;
+}
+
+sub median {
+    my @v = sort { $a <=> $b } @_;
+    return undef unless @v;
+    return @v % 2 ? $v[$#v / 2] : ($v[@v / 2 - 1] + $v[@v / 2]) / 2;
+}
+
+sub stat3 {
+    my @v = grep { defined } @_;
+    return @v ? (median(@v), (sort { $a <=> $b } @v)[0, -1]) : ();
+}
+
+sub fmt_rate {
+    my ($med, $min, $max) = stat3(@_);
+    return '—' unless defined $med;
+    return sprintf '%.0f', $med if @_ == 1;
+    return sprintf '%.0f (%.0f..%.0f)', $med, $min, $max;
+}
+
+sub fmt_ratio {
+    my ($med, $min, $max) = stat3(@_);
+    return '—' unless defined $med;
+    return sprintf '%.2f', $med if @_ == 1;
+    return sprintf '%.2f (%.2f..%.2f)', $med, $min, $max;
+}
+
+sub fmt_lat {
+    my ($pts) = @_;
+    my @p = grep { defined } @$pts;
+    return '—' unless @p;
+    return sprintf '%.2f / %.2f', median(map { $_->{p50} } @p) / 1000,
+        median(map { $_->{p99} } @p) / 1000;
+}
+
+my @reps = sort { $a <=> $b } keys %reps;
+my @conns = split ' ', $m{conns} // '1 16 64';
+my @workers = split ' ', $m{workers} // '1 2';
+my @eps = grep { $r{module}{$_} } qw(read_code read_id list create
+                                      create_repeat delete);
+my %label = (
+    static        => 'return 200',
+    read_code     => 'Read by code',
+    read_id       => 'Read by id',
+    list          => 'List by group',
+    create        => 'Create (new)',
+    create_repeat => 'Create (repeat)',
+    delete        => 'Delete',
+);
+
+sub pts {
+    my ($kind, $ep, $w, $c) = @_;
+    return [map { $r{$kind}{$ep}{$w}{$c}{$_} } @reps];
+}
+
+sub rates { return map { defined $_ ? $_->{rps} : undef } @{ $_[0] } }
+
+# module / baseline, per repetition
+sub ratios {
+    my ($num, $den) = @_;
+    my @q;
+    for my $i (0 .. $#reps) {
+        my ($n, $d) = ($num->[$i], $den->[$i]);
+        push @q, $n->{rps} / $d->{rps} if $n && $d && $d->{rps} > 0;
+    }
+    return @q;
+}
+
+my $out = '';
+sub say { $out .= join('', @_) . "\n" }
+
+say '# ngx_http_invites_module: benchmark results';
+say '';
+say $m{smoke} ? '**Smoke run (1 s points, 1 repetition): the figures mean '
+              . 'nothing, the run only proves the benchmark works.**'
+              : '';
+say '| | |';
+say '|---|---|';
+say "| $_->[0] | $_->[1] |" for
+    ['Date', $m{date}],
+    ['CPU', "$m{cpu}, $m{cores} cores"],
+    ['Memory', $m{memory}],
+    ['System', "$m{os}, $m{kernel}"],
+    ['nginx', $m{nginx}],
+    ['PostgreSQL', $m{postgres}],
+    ['Clients', "wrk $m{wrk}, $m{pgbench}"],
+    ['Valgrind', $m{valgrind}],
+    ['Module', "commit $m{module}"],
+    ['Points', "$m{seconds} s each, $m{reps} repetitions, "
+               . "clients $m{conns}, worker_processes $m{workers}"],
+    ['Pool', "invites_db_pool $m{db_pool} per worker, over TCP"];
+say '';
+say 'Clients and servers share the machine. Each cell is the median over the '
+  . 'repetitions with (min..max); latencies are wrk\'s (module, return 200) '
+  . 'or pgbench\'s per-transaction log (pgbench), medians of p50 / p99 in ms. '
+  . 'Ratios are module ÷ pgbench over TCP with the same statement and '
+  . 'clients, and module ÷ `return 200` on the same nginx and clients, '
+  . 'each taken within one repetition and then medianed.';
+say '';
+
+for my $w (@workers) {
+    say "## worker_processes $w";
+    say '';
+    say '| endpoint | clients | module req/s | p50 / p99 ms | pgbench TCP tps '
+      . '| p50 / p99 ms | pgbench Unix tps | p50 / p99 ms '
+      . '| ÷ pgbench TCP | ÷ return 200 |';
+    say '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|';
+    for my $c (@conns) {
+        my $st = pts('static', 'static', $w, $c);
+        say "| $label{static} | $c | " . fmt_rate(rates($st)) . ' | '
+          . fmt_lat($st) . ' | | | | | | |';
+    }
+    for my $ep (@eps) {
+        for my $c (@conns) {
+            my $mod = pts('module', $ep, $w, $c);
+            my $tcp = pts('pg_tcp', $ep, '-', $c);
+            my $unix = pts('pg_unix', $ep, '-', $c);
+            my $st = pts('static', 'static', $w, $c);
+            say "| $label{$ep} | $c | " . fmt_rate(rates($mod)) . ' | '
+              . fmt_lat($mod) . ' | ' . fmt_rate(rates($tcp)) . ' | '
+              . fmt_lat($tcp) . ' | ' . fmt_rate(rates($unix)) . ' | '
+              . fmt_lat($unix) . ' | ' . fmt_ratio(ratios($mod, $tcp))
+              . ' | ' . fmt_ratio(ratios($mod, $st)) . ' |';
+        }
+    }
+    say '';
+}
+
+my %cg = map { $_->[0] => { n => $_->[1], ir => $_->[2] } } rows('callgrind.tsv');
+my %ipr = map { $_ => $cg{$_}{n} ? $cg{$_}{ir} / $cg{$_}{n} : 0 } keys %cg;
+
+if (%cg) {
+    say '## Instructions per request (callgrind)';
+    say '';
+    say 'One nginx process (`master_process off`) under '
+      . '`valgrind --tool=callgrind`; for each endpoint, '
+      . 'a warm-up, the counters zeroed, a fixed number of requests sent one '
+      . 'after another on one keep-alive connection, the counters dumped: '
+      . 'startup and connecting are left out. Everything the worker executes '
+      . 'counts (nginx, the module, libpq, yajl, libc).';
+    say '';
+    say '| endpoint | requests | instructions / request | ÷ return 200 |';
+    say '|---|--:|--:|--:|';
+    for my $ep ('static', @eps) {
+        next unless $cg{$ep};
+        say "| $label{$ep} | $cg{$ep}{n} | " . sprintf('%.0f', $ipr{$ep})
+          . ' | ' . ($ipr{static} ? sprintf('%.2f', $ipr{$ep} / $ipr{static})
+                                  : '—') . ' |';
+    }
+    say '';
+}
+
+my %rss = map { $_->[0] => { n => $_->[1], kb => $_->[2] } } rows('rss.tsv');
+
+if (%rss) {
+    say '## Worker RSS';
+    say '';
+    say 'A fresh single-worker nginx, 16 connections, every non-destructive '
+      . 'path in turn (Read by code and id, List, repeat Create, not found, '
+      . 'delete of nothing, bad JSON, invalid email, unknown endpoint).';
+    say '';
+    say '| when | requests | worker RSS KiB |';
+    say '|---|--:|--:|';
+    for ([start => 'at start'], [first => 'after the first'], [all => 'after all']) {
+        my $x = $rss{$_->[0]} or next;
+        say "| $_->[1] | $x->{n} | $x->{kb} |";
+    }
+    say '';
+    if ($rss{first} && $rss{all} && $rss{first}{kb}) {
+        say sprintf 'Growth from the first %d to %d requests: %+.1f%%.',
+            $rss{first}{n}, $rss{all}{n},
+            100 * ($rss{all}{kb} - $rss{first}{kb}) / $rss{first}{kb};
+        say '';
+    }
+}
+
+say '## How it was measured';
+say '';
+say "- **Seed**: 100,000 invites in the default tenant (`''`), group `n % 1000 + 1` "
+  . '(100 each), email `user<n / 1000>@example.com` (every group holds user0..user99), '
+  . 'code `10000000 + 7919·n mod 9·10⁷` (unique, and computable by pgbench), id '
+  . '`gen_random_uuid()`. Beside them two delete pools of '
+  . "$m{delete_pool} rows each, refilled before every Delete point.";
+say '- **PostgreSQL**: durable defaults (fsync, synchronous_commit, full_page_writes on), '
+  . 'so Create and Delete wait for a WAL flush per commit; shared_buffers 512MB, '
+  . 'max_connections 200, max_wal_size 8GB, checkpoint_timeout 30min, jit off. '
+  . 'pgbench\'s sessions use plan_cache_mode=force_generic_plan, the plans the '
+  . 'module\'s long-lived connections settle on after five executions.';
+say "- **nginx**: one instance per worker count, side by side; `invites_db` over TCP "
+  . "to 127.0.0.1, `invites_db_pool $m{db_pool}` per worker, `keepalive_requests 1000000`, "
+  . '`access_log off`, `error_log … error`. The pool is opened before the first point.';
+say '- **Clients**: `wrk -t min(c,2) -c c` with a Lua script per endpoint (bench/wrk/); '
+  . '`pgbench -M prepared -c c -j min(c,2)` over TCP 127.0.0.1 and over the Unix socket, '
+  . "run $m{pg_warmup} s longer with those first seconds left out (new backends take 2-3 s "
+  . 'to reach speed; the module\'s pool is warm). Interleaved: per repetition and client '
+  . 'count, return 200, then per endpoint module w1, module w2, pgbench TCP, pgbench Unix.';
+say '- **Statements**: read from ngx_http_invites_ops.c at run time (bench/stmts.pl); '
+  . 'the server prepares exactly the module\'s text. Parameters:';
+say '';
+say '| endpoint | module (wrk) | pgbench |';
+say '|---|---|---|';
+say '| Read by code | a random code of the 100,000 | the same: `random(0, 99999)` through the code formula |';
+say "| Read by id | a random id of $m{read_ids} sampled from the seed | the same $m{read_ids} ids, picked by an `\\if` tree (pgbench has no strings but `-D`) |";
+say '| List by group | a random group 1..1000 (100 rows) | the same |';
+say '| Create (new) | tenant `\'\'`, a random group 1001..2000, an email never used; the module draws id and code | a random tenant of 1..9·10¹⁸ with a fixed id, email and code: pgbench cannot make a new UUID per transaction, and the tenant leads every key, so each insert is new and lands at a random place in every index, as the module\'s do |';
+say '| Create (repeat) | a random pair of group 1..1000 and user0..user99 (all exist) | the same pairs (`\\if` tree); fixed id and code (the module sends random ones; the insert conflicts on the pair either way) |';
+say '| Delete | tenant `\'\'`, a different pooled id per request | one fixed id in a different pooled tenant per transaction (`permute`) |';
+say '';
+say '- **return 200**: `location = /static { default_type application/json; return 200 \'<137-byte invite>\'; }`, '
+  . 'sent a POST with a 150-byte JSON body, built per request by the same Lua code path.';
+say '';
+
+say '## Against the targets of issue 5';
+say '';
+say '| target | measured | |';
+say '|---|---|---|';
+for my $t (['read_code', 0.7], ['read_id', 0.7], ['list', 0.7],
+           ['create', 0.8], ['delete', 0.7])
+{
+    my ($ep, $goal) = @$t;
+    next unless $r{module}{$ep};
+    for my $w (@workers) {
+        for my $c (grep { $_ >= 16 } @conns) {
+            my $q = median(ratios(pts('module', $ep, $w, $c),
+                                  pts('pg_tcp', $ep, '-', $c)));
+            next unless defined $q;
+            say sprintf '| %s ≥ %.1f× pgbench TCP, %d clients, w%d | %.2f× | %s |',
+                $label{$ep}, $goal, $c, $w, $q, $q >= $goal ? 'met' : 'not met';
+        }
+    }
+}
+for my $ep (grep { $r{module}{$_} } qw(read_code read_id list create delete)) {
+    for my $w (@workers) {
+        next unless grep { $_ == 64 } @conns;
+        my $mp = median(map { $_->{p99} } grep { defined } @{ pts('module', $ep, $w, 64) });
+        my $pp = median(map { $_->{p99} } grep { defined } @{ pts('pg_tcp', $ep, '-', 64) });
+        next unless $mp && $pp;
+        say sprintf '| %s p99 ≤ 2× pgbench p99, 64 clients, w%d | %.2f ms vs %.2f ms (%.1f×) | %s |',
+            $label{$ep}, $w, $mp / 1000, $pp / 1000, $mp / $pp,
+            $mp <= 2 * $pp ? 'met' : 'not met';
+    }
+}
+for my $ep (qw(read_code read_id)) {
+    next unless $ipr{$ep};
+    say sprintf '| %s ≤ 15,000 instructions / request | %.0f | %s |',
+        $label{$ep}, $ipr{$ep}, $ipr{$ep} <= 15000 ? 'met' : 'not met';
+}
+if ($rss{first} && $rss{all} && $rss{first}{kb}) {
+    my $g = 100 * ($rss{all}{kb} - $rss{first}{kb}) / $rss{first}{kb};
+    say sprintf '| RSS after %d within 5%% of after %d | %+.1f%% | %s |',
+        $rss{all}{n}, $rss{first}{n}, $g, abs($g) <= 5 ? 'met' : 'not met';
+}
+say '';
+
+my @notes = rows('notes.txt');
+if (%err || @notes) {
+    say '## Notes';
+    say '';
+    say "- $_: $err{$_} non-2xx or socket errors" for sort keys %err;
+    say "- $_->[0]" for @notes;
+    say '';
+}
+
+print $out;
