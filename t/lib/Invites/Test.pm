@@ -542,7 +542,14 @@ sub _launch {
             POSIX::_exit(127);
         }
         $why = _await($pid, $root);
-        return undef unless defined $why;
+        if (!defined $why) {
+            # the master listens before it forks: under a slow wrapper the
+            # workers may not exist yet when the port answers
+            my $want = ($a{master} // $NGX{master}) ? $a{workers} // $NGX{workers} : 0;
+            my $deadline = time + slow(5);
+            sleep 0.01 while $want && _children($pid) < $want && time < $deadline;
+            return undef;
+        }
         last unless $why =~ /Address already in use/;
         $NGX{port} = _free_port();      # lost a race for the port
     }
