@@ -42,10 +42,11 @@ log() { printf '%s\n' "build.sh: $*" >&2; }
 die() { log "$*"; exit 1; }
 
 
+# install_deps [PACKAGE...]: the project's packages, and these, if missing
 install_deps() {
     local missing=() p
 
-    for p in "${PACKAGES[@]}"; do
+    for p in "${PACKAGES[@]}" "$@"; do
         if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null \
                 | grep -q 'install ok installed'; then
             missing+=("$p")
@@ -310,10 +311,11 @@ cmd_test() {
     local mode=""
 
     case "${1:-}" in
-    --asan|--valgrind) mode=${1#--}; shift ;;
+    --asan)     mode=asan; shift; install_deps ;;
+    --valgrind) mode=valgrind; shift; install_deps valgrind ;;
+    *)          install_deps ;;
     esac
 
-    install_deps
     build
 
     # one initdb per run; every .t file copies it for its own cluster
@@ -404,8 +406,9 @@ case "${1:-build}" in
     stop)  cmd_stop ;;
     test)  shift; cmd_test "$@" ;;
     key)   shift; cmd_key "$@" ;;
-    fuzz)  shift; install_deps; build; "$ROOT/t/fuzz/run.sh" "$@" ;;
-    lint)  install_deps; build; "$ROOT/t/tools/lint.sh" ;;
+    fuzz)  shift; install_deps clang libclang-rt-14-dev; build
+           "$ROOT/t/fuzz/run.sh" "$@" ;;
+    lint)  install_deps cppcheck clang-tidy; build; "$ROOT/t/tools/lint.sh" ;;
     bench) shift; install_deps; build; "$ROOT/bench/run.sh" "$@" ;;
-    *)     die "usage: $0 [build|run|stop|test [files...]|key ...]" ;;
+    *)     die "usage: $0 [build|run|stop|test [--asan|--valgrind] [files...]|key ...|fuzz [SECONDS]|lint|bench [--smoke]]" ;;
 esac
