@@ -20,25 +20,41 @@ typedef enum {
 } ngx_http_invites_db_state_e;
 
 
+/* a query sent on a connection; q is NULL once its client left */
+typedef struct {
+    ngx_http_invites_db_query_t     *q;
+    ngx_msec_t                       deadline;
+} ngx_http_invites_db_slot_t;
+
+
 struct ngx_http_invites_db_conn_s {
     ngx_http_invites_db_t           *db;
     PGconn                          *pg;
     ngx_connection_t                *c;
-    ngx_queue_t                      queue;
+    ngx_queue_t                      queue;     /* in db->ready */
     ngx_event_t                      timer;
     ngx_http_invites_db_state_e      state;
     PostgresPollingStatusType        poll;
 
-    /* in flight, oldest first; an entry is NULL once its client left */
-    ngx_http_invites_db_query_t     *inflight[NGX_HTTP_INVITES_DB_DEPTH];
+    /* in flight, a ring from head, oldest first */
+    ngx_http_invites_db_slot_t       inflight[NGX_HTTP_INVITES_DB_DEPTH];
+    ngx_uint_t                       head;
     ngx_uint_t                       ninflight;
+    ngx_uint_t                       depth;
     PGresult                        *res;
 
+    /* tells a reopened connection in this slot from the one it replaced */
+    ngx_uint_t                       generation;
     ino_t                            socket_id;
 
+    unsigned                         ready:1;
     unsigned                         flushing:1;
     unsigned                         failed:1;
 };
+
+
+#define ngx_http_invites_db_slot(pc, i)                                       \
+    (&(pc)->inflight[((pc)->head + (i)) % NGX_HTTP_INVITES_DB_DEPTH])
 
 
 static void ngx_http_invites_db_dispatch(ngx_http_invites_db_t *db,
@@ -59,7 +75,10 @@ static void ngx_http_invites_db_write_handler(ngx_event_t *wev);
 static void ngx_http_invites_db_timer_handler(ngx_event_t *ev);
 static void ngx_http_invites_db_wait_handler(ngx_event_t *ev);
 static void ngx_http_invites_db_results(ngx_http_invites_db_conn_t *pc);
-static void ngx_http_invites_db_finished(ngx_http_invites_db_conn_t *pc);
+static void ngx_http_invites_db_prepared(ngx_http_invites_db_conn_t *pc);
+static void ngx_http_invites_db_complete(ngx_http_invites_db_conn_t *pc);
+static void ngx_http_invites_db_ready(ngx_http_invites_db_conn_t *pc,
+    ngx_uint_t on);
 static void ngx_http_invites_db_close(ngx_http_invites_db_conn_t *pc,
     ngx_http_invites_err_e err);
 static void ngx_http_invites_db_fail(ngx_http_invites_db_conn_t *pc,
@@ -96,7 +115,7 @@ ngx_http_invites_db_init(ngx_http_invites_db_t *db, ngx_cycle_t *cycle)
         pc->timer.log = db->log;
     }
 
-    ngx_queue_init(&db->idle);
+    ngx_queue_init(&db->ready);
     ngx_queue_init(&db->waiting);
 
     return NGX_OK;
@@ -110,6 +129,7 @@ ngx_http_invites_db_done(ngx_http_invites_db_t *db)
 {
     ngx_uint_t                    i, k;
     ngx_queue_t                  *qu;
+    ngx_http_invites_db_slot_t   *slot;
     ngx_http_invites_db_conn_t   *pc;
     ngx_http_invites_db_query_t  *q;
 
@@ -127,9 +147,11 @@ ngx_http_invites_db_done(ngx_http_invites_db_t *db)
         pc = &db->conns[i];
 
         for (k = 0; k < pc->ninflight; k++) {
-            if (pc->inflight[k]) {
-                pc->inflight[k]->conn = NULL;
-                pc->inflight[k] = NULL;
+            slot = ngx_http_invites_db_slot(pc, k);
+
+            if (slot->q) {
+                slot->q->conn = NULL;
+                slot->q = NULL;
             }
         }
 
@@ -155,7 +177,7 @@ ngx_http_invites_db_send(ngx_http_invites_db_t *db,
 
     /* the queue bounds those who wait once every connection is taken */
 
-    if (ngx_queue_empty(&db->idle) && db->nopen >= db->size
+    if (ngx_queue_empty(&db->ready) && db->nopen >= db->size
         && db->nwaiting >= db->queue_max)
     {
         ngx_log_error(NGX_LOG_WARN, q->log, 0,
@@ -196,6 +218,7 @@ void
 ngx_http_invites_db_cancel(ngx_http_invites_db_query_t *q)
 {
     ngx_uint_t                   k;
+    ngx_http_invites_db_slot_t  *slot;
     ngx_http_invites_db_conn_t  *pc;
 
     if (q->wait.timer_set) {
@@ -215,8 +238,10 @@ ngx_http_invites_db_cancel(ngx_http_invites_db_query_t *q)
     }
 
     for (k = 0; k < pc->ninflight; k++) {
-        if (pc->inflight[k] == q) {
-            pc->inflight[k] = NULL;
+        slot = ngx_http_invites_db_slot(pc, k);
+
+        if (slot->q == q) {
+            slot->q = NULL;
         }
     }
 
@@ -225,21 +250,23 @@ ngx_http_invites_db_cancel(ngx_http_invites_db_query_t *q)
 
 
 /*
- * Gives waiting queries to idle connections and opens connections for the
- * rest.  With fail set, waiting queries that no connection can serve are
- * answered DB_UNAVAILABLE.
+ * Gives waiting queries to connections that can take one more (idle ones,
+ * or in pipeline mode those below the pipeline depth, in turn), and opens
+ * connections for the rest.  With fail set, waiting queries that no
+ * connection can serve are answered DB_UNAVAILABLE.
  */
 
 static void
 ngx_http_invites_db_dispatch(ngx_http_invites_db_t *db, ngx_uint_t fail)
 {
+    ngx_uint_t                    i;
     ngx_queue_t                  *qu;
     ngx_http_invites_db_conn_t   *pc;
     ngx_http_invites_db_query_t  *q;
 
-    while (!ngx_queue_empty(&db->waiting) && !ngx_queue_empty(&db->idle)) {
+    while (!ngx_queue_empty(&db->waiting) && !ngx_queue_empty(&db->ready)) {
 
-        qu = ngx_queue_head(&db->idle);
+        qu = ngx_queue_head(&db->ready);
         pc = ngx_queue_data(qu, ngx_http_invites_db_conn_t, queue);
 
         qu = ngx_queue_head(&db->waiting);
@@ -270,10 +297,12 @@ ngx_http_invites_db_dispatch(ngx_http_invites_db_t *db, ngx_uint_t fail)
     }
 
     if (ngx_exiting || ngx_terminate) {
-        while (!ngx_queue_empty(&db->idle)) {
-            qu = ngx_queue_head(&db->idle);
-            pc = ngx_queue_data(qu, ngx_http_invites_db_conn_t, queue);
-            ngx_http_invites_db_close(pc, NGX_HTTP_INVITES_DB_UNAVAILABLE);
+        for (i = 0; i < db->size; i++) {
+            pc = &db->conns[i];
+
+            if (pc->state == NGX_HTTP_INVITES_DB_IDLE) {
+                ngx_http_invites_db_close(pc, NGX_HTTP_INVITES_DB_UNAVAILABLE);
+            }
         }
     }
 }
@@ -337,7 +366,10 @@ ngx_http_invites_db_open(ngx_http_invites_db_t *db)
 
     pc->state = NGX_HTTP_INVITES_DB_CONNECTING;
     pc->poll = PGRES_POLLING_WRITING;
+    pc->head = 0;
     pc->ninflight = 0;
+    pc->depth = db->pipeline ? NGX_HTTP_INVITES_DB_DEPTH : 1;
+    pc->ready = 0;
     pc->flushing = 0;
     pc->failed = 0;
     pc->res = NULL;
@@ -564,11 +596,11 @@ static ngx_int_t
 ngx_http_invites_db_run(ngx_http_invites_db_conn_t *pc,
     ngx_http_invites_db_query_t *q)
 {
-    ngx_http_invites_db_t  *db;
+    ngx_http_invites_db_t       *db;
+    ngx_http_invites_db_slot_t  *slot;
 
     db = pc->db;
 
-    ngx_queue_remove(&pc->queue);
     ngx_queue_remove(&q->queue);
     q->queue.next = NULL;
     db->nwaiting--;
@@ -577,15 +609,16 @@ ngx_http_invites_db_run(ngx_http_invites_db_conn_t *pc,
         ngx_del_timer(&q->wait);
     }
 
-    pc->c->idle = 0;
-    pc->state = NGX_HTTP_INVITES_DB_BUSY;
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, q->log, 0,
+                   "invites: running %s, %ui in flight before",
+                   q->stmt, pc->ninflight);
 
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, q->log, 0,
-                   "invites: running %s", q->stmt);
+    /* in a pipeline, a Sync of its own: an error ends this query only */
 
     if (PQsendQueryPrepared(pc->pg, q->stmt, q->nparams, q->values,
                             q->lengths, NULL, 0)
         == 0
+        || (db->pipeline && PQpipelineSync(pc->pg) == 0)
         || ngx_http_invites_db_flush(pc) != NGX_OK)
     {
         ngx_log_error(NGX_LOG_ERR, q->log, 0,
@@ -599,10 +632,25 @@ ngx_http_invites_db_run(ngx_http_invites_db_conn_t *pc,
         return NGX_ERROR;
     }
 
-    q->conn = pc;
-    pc->inflight[pc->ninflight++] = q;
+    slot = ngx_http_invites_db_slot(pc, pc->ninflight);
+    slot->q = q;
+    slot->deadline = ngx_current_msec + q->timeout;
 
-    ngx_add_timer(&pc->timer, q->timeout);
+    q->conn = pc;
+
+    if (pc->ninflight++ == 0) {
+        pc->state = NGX_HTTP_INVITES_DB_BUSY;
+        pc->c->idle = 0;
+        ngx_add_timer(&pc->timer, q->timeout);
+    }
+
+    /* to the back of the line, or out of it when full */
+
+    ngx_http_invites_db_ready(pc, 0);
+
+    if (pc->ninflight < pc->depth) {
+        ngx_http_invites_db_ready(pc, 1);
+    }
 
     return NGX_OK;
 }
@@ -750,24 +798,36 @@ ngx_http_invites_db_wait_handler(ngx_event_t *ev)
 
 /* takes what results are complete; never waits inside libpq */
 
+/*
+ * Takes what results are complete; never waits inside libpq.  A query ends
+ * with NULL, or in a pipeline with its Sync (which libpq reports after the
+ * NULL): then its client gets the result.
+ */
+
 static void
 ngx_http_invites_db_results(ngx_http_invites_db_conn_t *pc)
 {
-    PGresult  *res;
+    PGresult               *res;
+    ngx_uint_t              generation, nulls;
+    ngx_http_invites_db_t  *db;
+
+    db = pc->db;
+    generation = pc->generation;
+    nulls = 0;
 
     while (!PQisBusy(pc->pg)) {
 
         res = PQgetResult(pc->pg);
 
-        if (res == NULL) {
-            ngx_http_invites_db_finished(pc);
-            return;
-        }
-
         if (pc->state == NGX_HTTP_INVITES_DB_PREPARING) {
 
+            if (res == NULL) {
+                ngx_http_invites_db_prepared(pc);
+                return;
+            }
+
             if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-                ngx_log_error(NGX_LOG_ERR, pc->db->log, 0,
+                ngx_log_error(NGX_LOG_ERR, db->log, 0,
                               "invites: cannot prepare statements: %s",
                               ngx_http_invites_db_result_error(res));
                 pc->failed = 1;
@@ -777,31 +837,75 @@ ngx_http_invites_db_results(ngx_http_invites_db_conn_t *pc)
             continue;
         }
 
-        /* NGX_HTTP_INVITES_DB_BUSY: a statement gives one result */
+        if (pc->ninflight == 0) {
+            /* nothing was asked: the server's goodbye, or nothing at all */
+            if (res) {
+                PQclear(res);
+                ngx_http_invites_db_fail(pc, NGX_HTTP_INVITES_DB_UNAVAILABLE);
+                return;
+            }
 
-        if (pc->res == NULL) {
-            pc->res = res;
+            break;
+        }
 
-        } else {
+        if (res && (!db->pipeline
+                    || PQresultStatus(res) != PGRES_PIPELINE_SYNC))
+        {
+            /* the statement's result; a statement has only one */
+            nulls = 0;
+
+            if (pc->res == NULL) {
+                pc->res = res;
+
+            } else {
+                PQclear(res);
+            }
+
+            continue;
+        }
+
+        if (res == NULL && db->pipeline) {
+            /* the end of a query's results; its Sync comes next */
+            if (++nulls > 1) {
+                break;
+            }
+
+            continue;
+        }
+
+        if (res) {
+            /* PGRES_PIPELINE_SYNC */
             PQclear(res);
+            nulls = 0;
+        }
+
+        ngx_http_invites_db_complete(pc);
+
+        /* the client's handler may have closed pc, or reused its slot */
+
+        if (pc->generation != generation) {
+            ngx_http_invites_db_dispatch(db, 1);
+            return;
         }
     }
 
     if (PQstatus(pc->pg) == CONNECTION_BAD) {
         ngx_http_invites_db_fail(pc, NGX_HTTP_INVITES_DB_UNAVAILABLE);
+        return;
     }
+
+    ngx_http_invites_db_dispatch(db, 1);
 }
 
 
 /* the command on pc is complete: hand over its result, reuse pc */
 
+/* the statements are prepared: the connection takes queries from now on */
+
 static void
-ngx_http_invites_db_finished(ngx_http_invites_db_conn_t *pc)
+ngx_http_invites_db_prepared(ngx_http_invites_db_conn_t *pc)
 {
-    PGresult                     *res;
-    ngx_uint_t                    k;
-    ngx_http_invites_db_t        *db;
-    ngx_http_invites_db_query_t  *q;
+    ngx_http_invites_db_t  *db;
 
     db = pc->db;
 
@@ -809,25 +913,45 @@ ngx_http_invites_db_finished(ngx_http_invites_db_conn_t *pc)
         ngx_del_timer(&pc->timer);
     }
 
-    if (pc->state == NGX_HTTP_INVITES_DB_PREPARING) {
-
-        if (pc->failed) {
-            ngx_http_invites_db_fail(pc, NGX_HTTP_INVITES_DB_UNAVAILABLE);
-            return;
-        }
-
-        db->nstarting--;
-
-        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, db->log, 0,
-                       "invites: connection ready");
-
-        pc->state = NGX_HTTP_INVITES_DB_IDLE;
-        pc->c->idle = 1;
-        ngx_queue_insert_tail(&db->idle, &pc->queue);
-
-        ngx_http_invites_db_dispatch(db, 1);
+    if (pc->failed) {
+        ngx_http_invites_db_fail(pc, NGX_HTTP_INVITES_DB_UNAVAILABLE);
         return;
     }
+
+    if (db->pipeline && PQenterPipelineMode(pc->pg) == 0) {
+        ngx_log_error(NGX_LOG_ERR, db->log, 0,
+                      "invites: cannot enter pipeline mode: %s",
+                      ngx_http_invites_db_error(pc));
+        ngx_http_invites_db_fail(pc, NGX_HTTP_INVITES_DB_UNAVAILABLE);
+        return;
+    }
+
+    db->nstarting--;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, db->log, 0,
+                   "invites: connection ready, pipeline depth %ui",
+                   pc->depth);
+
+    pc->state = NGX_HTTP_INVITES_DB_IDLE;
+    pc->c->idle = 1;
+    ngx_http_invites_db_ready(pc, 1);
+
+    ngx_http_invites_db_dispatch(db, 1);
+}
+
+
+/* the oldest query on pc is answered: hand over its result */
+
+static void
+ngx_http_invites_db_complete(ngx_http_invites_db_conn_t *pc)
+{
+    PGresult                     *res;
+    ngx_msec_int_t                left;
+    ngx_http_invites_db_t        *db;
+    ngx_http_invites_db_slot_t   *slot;
+    ngx_http_invites_db_query_t  *q;
+
+    db = pc->db;
 
     if (PQstatus(pc->pg) == CONNECTION_BAD) {
         /* the "result" is the server's farewell, not the statement's */
@@ -838,17 +962,26 @@ ngx_http_invites_db_finished(ngx_http_invites_db_conn_t *pc)
         return;
     }
 
-    q = pc->inflight[0];
+    slot = ngx_http_invites_db_slot(pc, 0);
+    q = slot->q;
     res = pc->res;
     pc->res = NULL;
 
-    for (k = 1; k < pc->ninflight; k++) {
-        pc->inflight[k - 1] = pc->inflight[k];
-    }
-
+    pc->head = (pc->head + 1) % NGX_HTTP_INVITES_DB_DEPTH;
     pc->ninflight--;
 
-    if (PQtransactionStatus(pc->pg) != PQTRANS_IDLE) {
+    if (pc->timer.timer_set) {
+        ngx_del_timer(&pc->timer);
+    }
+
+    if (pc->ninflight) {
+        /* the next query's own deadline */
+        left = ngx_http_invites_db_slot(pc, 0)->deadline - ngx_current_msec;
+        ngx_add_timer(&pc->timer, left > 0 ? (ngx_msec_t) left : 1);
+
+    } else if (!db->pipeline
+               && PQtransactionStatus(pc->pg) != PQTRANS_IDLE)
+    {
         ngx_log_error(NGX_LOG_ERR, db->log, 0,
                       "invites: connection left inside a transaction, "
                       "closing it");
@@ -857,7 +990,10 @@ ngx_http_invites_db_finished(ngx_http_invites_db_conn_t *pc)
     } else {
         pc->state = NGX_HTTP_INVITES_DB_IDLE;
         pc->c->idle = 1;
-        ngx_queue_insert_tail(&db->idle, &pc->queue);
+    }
+
+    if (pc->state != NGX_HTTP_INVITES_DB_FREE && !pc->ready) {
+        ngx_http_invites_db_ready(pc, 1);
     }
 
     if (q) {
@@ -876,8 +1012,22 @@ ngx_http_invites_db_finished(ngx_http_invites_db_conn_t *pc)
     if (res) {
         PQclear(res);
     }
+}
 
-    ngx_http_invites_db_dispatch(db, 1);
+
+/* pc joins (on) or leaves the connections that can take a query */
+
+static void
+ngx_http_invites_db_ready(ngx_http_invites_db_conn_t *pc, ngx_uint_t on)
+{
+    if (on && !pc->ready) {
+        ngx_queue_insert_tail(&pc->db->ready, &pc->queue);
+        pc->ready = 1;
+
+    } else if (!on && pc->ready) {
+        ngx_queue_remove(&pc->queue);
+        pc->ready = 0;
+    }
 }
 
 
@@ -896,9 +1046,7 @@ ngx_http_invites_db_close(ngx_http_invites_db_conn_t *pc,
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, db->log, 0,
                    "invites: closing connection, state %d", pc->state);
 
-    if (pc->state == NGX_HTTP_INVITES_DB_IDLE) {
-        ngx_queue_remove(&pc->queue);
-    }
+    ngx_http_invites_db_ready(pc, 0);
 
     if (pc->state == NGX_HTTP_INVITES_DB_CONNECTING
         || pc->state == NGX_HTTP_INVITES_DB_PREPARING)
@@ -923,11 +1071,13 @@ ngx_http_invites_db_close(ngx_http_invites_db_conn_t *pc,
     n = pc->ninflight;
 
     for (k = 0; k < n; k++) {
-        inflight[k] = pc->inflight[k];
+        inflight[k] = ngx_http_invites_db_slot(pc, k)->q;
     }
 
+    pc->head = 0;
     pc->ninflight = 0;
     pc->state = NGX_HTTP_INVITES_DB_FREE;
+    pc->generation++;
     db->nopen--;
 
     for (k = 0; k < n; k++) {
@@ -949,6 +1099,7 @@ ngx_http_invites_db_fail(ngx_http_invites_db_conn_t *pc,
 {
     ngx_uint_t                    k;
     ngx_http_invites_db_t        *db;
+    ngx_http_invites_db_slot_t   *slot;
     ngx_http_invites_db_query_t  *q;
 
     db = pc->db;
@@ -978,7 +1129,8 @@ ngx_http_invites_db_fail(ngx_http_invites_db_conn_t *pc,
         ngx_http_invites_db_sweep(db);
 
         for (k = pc->ninflight; k > 0; k--) {
-            q = pc->inflight[k - 1];
+            slot = ngx_http_invites_db_slot(pc, k - 1);
+            q = slot->q;
 
             if (q == NULL || q->retried) {
                 continue;
@@ -988,7 +1140,7 @@ ngx_http_invites_db_fail(ngx_http_invites_db_conn_t *pc,
                           "invites: retrying %s on another connection",
                           q->stmt);
 
-            pc->inflight[k - 1] = NULL;
+            slot->q = NULL;
             q->conn = NULL;
             q->retried = 1;
 
@@ -1003,7 +1155,7 @@ ngx_http_invites_db_fail(ngx_http_invites_db_conn_t *pc,
 }
 
 
-/* closes the idle connections whose server has gone (EOF or a message) */
+/* closes idle connections whose server has gone (EOF or a message) */
 
 static void
 ngx_http_invites_db_sweep(ngx_http_invites_db_t *db)
@@ -1014,12 +1166,17 @@ ngx_http_invites_db_sweep(ngx_http_invites_db_t *db)
     ngx_queue_t                 *qu, *next;
     ngx_http_invites_db_conn_t  *pc;
 
-    for (qu = ngx_queue_head(&db->idle);
-         qu != ngx_queue_sentinel(&db->idle);
+    for (qu = ngx_queue_head(&db->ready);
+         qu != ngx_queue_sentinel(&db->ready);
          qu = next)
     {
         next = ngx_queue_next(qu);
         pc = ngx_queue_data(qu, ngx_http_invites_db_conn_t, queue);
+
+        if (pc->ninflight) {
+            /* answers may be waiting to be read: not a sign of death */
+            continue;
+        }
 
         n = recv(pc->c->fd, buf, 1, MSG_PEEK);
         err = ngx_socket_errno;

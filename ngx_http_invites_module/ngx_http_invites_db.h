@@ -20,8 +20,8 @@
  */
 
 
-/* queries a connection may carry at once; 1 until pipeline mode */
-#define NGX_HTTP_INVITES_DB_DEPTH  1
+/* queries a connection carries at once in pipeline mode (else 1) */
+#define NGX_HTTP_INVITES_DB_DEPTH  32
 
 
 typedef struct ngx_http_invites_db_s        ngx_http_invites_db_t;
@@ -68,11 +68,12 @@ struct ngx_http_invites_db_s {
     ngx_msec_t                       connect_timeout;
     ngx_msec_t                       statement_timeout;
     unsigned                         auth:1;
+    unsigned                         pipeline:1;
 
     /* the worker's state */
     ngx_log_t                       *log;
     ngx_http_invites_db_conn_t      *conns;
-    ngx_queue_t                      idle;
+    ngx_queue_t                      ready;
     ngx_queue_t                      waiting;
     ngx_uint_t                       nwaiting;
     ngx_uint_t                       nopen;
