@@ -1,0 +1,94 @@
+# invites_db_pipeline on: one PostgreSQL connection carries the queries of
+# many concurrent requests, each in its own Sync segment, so that one
+# request's error or timeout answers that request only.
+
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Invites::Test;
+use Invites::Scenario;
+
+plan 'no_plan';
+workers 1;
+
+default_group('pipe');
+
+start_nginx(<<'CONF');
+    location /invites/Invites/ {
+        invites_db_pool 1;
+        invites_db_pipeline on;
+        invites_db_timeout 1s;
+        invites_api;
+    }
+CONF
+
+my $r = create('warm@example.com');
+is($r->{status}, 200, 'a Create through the pipeline');
+
+# ---- many requests at once, one connection
+
+my @h = map { create_start("many$_\@example.com", timeout => 10) } 1 .. 40;
+my @r = map { http_end($_) } @h;
+is(scalar(grep { $_->{status} == 200 } @r), 40, '40 concurrent Creates: all 200');
+my %emails = map { ($_->{json}{invite}{email} // '') => 1 } @r;
+is(scalar(keys %emails), 40, 'each got its own invite back');
+is(psql("SELECT count(*) FROM invites WHERE email LIKE 'many%'"), '40',
+   'and all 40 are stored');
+is(psql("SELECT count(*) $MODULE_BACKENDS"), '1', 'over one connection');
+
+my @reads = map {
+    http_start('POST', "$API/Read",
+               qq({"id":"$_->{json}{invite}{id}"}), timeout => 10)
+} @r;
+my $same = 0;
+for my $i (0 .. $#reads) {
+    my $x = http_end($reads[$i]);
+    $same++ if $x->{status} == 200
+               && $x->{json}{invite}{id} eq $r[$i]{json}{invite}{id};
+}
+is($same, 40, '40 concurrent Reads each get their own invite');
+
+# ---- an error in one request leaves its neighbours alone
+
+psql(q{ALTER TABLE invites ADD CONSTRAINT pipe_no_evil
+       CHECK (group_id <> 'evil')});
+
+my @mixed = map {
+    $_ % 5 == 0
+        ? http_start('POST', "$API/Create",
+                     qq({"group_id":"evil","email":"e$_\@x.y"}), timeout => 10)
+        : create_start("good$_\@example.com", timeout => 10)
+} 1 .. 30;
+my %st;
+for my $i (0 .. $#mixed) {
+    my $x = http_end($mixed[$i]);
+    my $want = ($i + 1) % 5 == 0 ? 500 : 200;
+    $st{$x->{status} == $want ? 'as expected' : "got $x->{status}"}++;
+}
+is_deeply(\%st, {'as expected' => 30},
+          'failing statements answer 500 DB_ERROR, the others 200');
+is(psql("SELECT count(*) FROM invites WHERE email LIKE 'good%'"), '24',
+   'every good Create is stored');
+like(error_log_text(), qr/invites_create failed: ERROR:  new row .* violates check constraint "pipe_no_evil"/,
+     'the error log says why');
+
+psql('ALTER TABLE invites DROP CONSTRAINT pipe_no_evil');
+
+# ---- a statement that times out answers 504; those behind it go on
+
+my $lock = hold_lock();
+my $stuck = create_start('stuck@example.com', timeout => 10);
+wait_lock_waiters(1, 5);
+my $behind = http_start('POST', "$API/Read", '{"code":"12345678"}',
+                        timeout => 10);
+my $s = http_end($stuck);
+is($s->{status}, 504, 'the statement stuck behind a lock: 504');
+is($s->{json}{id}, 'DB_TIMEOUT', 'DB_TIMEOUT');
+release_lock($lock);
+my $b = http_end($behind);
+ok($b->{status} == 404 || $b->{status} == 504,
+   "the query behind it answers by itself ($b->{status})");
+
+$r = create('after@example.com');
+is($r->{status}, 200, 'the pipeline serves again');
+
+stop_nginx();
