@@ -171,6 +171,8 @@ ngx_http_invites_err_e
 ngx_http_invites_db_send(ngx_http_invites_db_t *db,
     ngx_http_invites_db_query_t *q)
 {
+    ngx_http_invites_db_conn_t  *pc;
+
     q->db = db;
     q->conn = NULL;
     q->retried = 0;
@@ -190,13 +192,26 @@ ngx_http_invites_db_send(ngx_http_invites_db_t *db,
         return NGX_HTTP_INVITES_DB_UNAVAILABLE;
     }
 
-    ngx_queue_insert_tail(&db->waiting, &q->queue);
-    db->nwaiting++;
-
     ngx_memzero(&q->wait, sizeof(ngx_event_t));
     q->wait.handler = ngx_http_invites_db_wait_handler;
     q->wait.data = q;
     q->wait.log = q->log;
+
+    /* the common case: a connection can take it now, nobody waits */
+
+    while (ngx_queue_empty(&db->waiting) && !ngx_queue_empty(&db->ready)) {
+        pc = ngx_queue_data(ngx_queue_head(&db->ready),
+                            ngx_http_invites_db_conn_t, queue);
+
+        if (ngx_http_invites_db_run(pc, q) == NGX_OK) {
+            return NGX_HTTP_INVITES_OK;
+        }
+
+        ngx_http_invites_db_close(pc, NGX_HTTP_INVITES_DB_UNAVAILABLE);
+    }
+
+    ngx_queue_insert_tail(&db->waiting, &q->queue);
+    db->nwaiting++;
 
     ngx_add_timer(&q->wait, q->timeout);
 
@@ -272,8 +287,20 @@ ngx_http_invites_db_dispatch(ngx_http_invites_db_t *db, ngx_uint_t fail)
         qu = ngx_queue_head(&db->waiting);
         q = ngx_queue_data(qu, ngx_http_invites_db_query_t, queue);
 
+        ngx_queue_remove(&q->queue);
+        q->queue.next = NULL;
+        db->nwaiting--;
+
+        if (q->wait.timer_set) {
+            ngx_del_timer(&q->wait);
+        }
+
         if (ngx_http_invites_db_run(pc, q) != NGX_OK) {
-            /* q is back at the head of the queue; try the next connection */
+            /* q waits first in line again; try the next connection */
+            ngx_queue_insert_head(&db->waiting, &q->queue);
+            db->nwaiting++;
+            ngx_add_timer(&q->wait, q->timeout);
+
             ngx_http_invites_db_close(pc, NGX_HTTP_INVITES_DB_UNAVAILABLE);
         }
     }
@@ -587,10 +614,7 @@ ngx_http_invites_db_connect_poll(ngx_http_invites_db_conn_t *pc)
 }
 
 
-/*
- * Sends q on an idle connection.  On failure q goes back to the head of the
- * queue and the caller closes the connection.
- */
+/* sends q on pc, which can take it; on failure the caller closes pc */
 
 static ngx_int_t
 ngx_http_invites_db_run(ngx_http_invites_db_conn_t *pc,
@@ -600,14 +624,6 @@ ngx_http_invites_db_run(ngx_http_invites_db_conn_t *pc,
     ngx_http_invites_db_slot_t  *slot;
 
     db = pc->db;
-
-    ngx_queue_remove(&q->queue);
-    q->queue.next = NULL;
-    db->nwaiting--;
-
-    if (q->wait.timer_set) {
-        ngx_del_timer(&q->wait);
-    }
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, q->log, 0,
                    "invites: running %s, %ui in flight before",
@@ -624,10 +640,6 @@ ngx_http_invites_db_run(ngx_http_invites_db_conn_t *pc,
         ngx_log_error(NGX_LOG_ERR, q->log, 0,
                       "invites: cannot send %s: %s", q->stmt,
                       ngx_http_invites_db_error(pc));
-
-        ngx_queue_insert_head(&db->waiting, &q->queue);
-        db->nwaiting++;
-        ngx_add_timer(&q->wait, q->timeout);
 
         return NGX_ERROR;
     }
