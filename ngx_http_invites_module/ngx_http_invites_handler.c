@@ -22,6 +22,7 @@ typedef struct {
     ngx_http_invites_req_t        req;
     ngx_http_invites_op_t         op;
     ngx_http_invites_db_query_t   query;
+    yajl_alloc_funcs              alloc;
     unsigned                      pending:1;
     unsigned                      authenticating:1;
     u_char                        tenant_buf[NGX_HTTP_INVITES_MAX_TENANT];
@@ -59,6 +60,12 @@ static ngx_int_t ngx_http_invites_send_error(ngx_http_request_t *r,
     ngx_http_invites_err_e err);
 static ngx_int_t ngx_http_invites_send(ngx_http_request_t *r,
     ngx_uint_t status, yajl_gen g);
+static void ngx_http_invites_yajl_pool(ngx_pool_t *pool,
+    yajl_alloc_funcs *af);
+static void *ngx_http_invites_yajl_malloc(void *pool, size_t size);
+static void *ngx_http_invites_yajl_realloc(void *pool, void *ptr,
+    size_t size);
+static void ngx_http_invites_yajl_free(void *pool, void *ptr);
 
 
 ngx_int_t
@@ -99,13 +106,22 @@ ngx_http_invites_handler(ngx_http_request_t *r)
         return ngx_http_invites_send_error(r, NGX_HTTP_INVITES_TOO_LARGE);
     }
 
-    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_invites_ctx_t));
+    /* not zeroed whole: the request, op and key buffers fill before use */
+
+    ctx = ngx_palloc(r->pool, sizeof(ngx_http_invites_ctx_t));
     if (ctx == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     ctx->request = r;
     ctx->endpoint = endpoint;
+    ngx_str_null(&ctx->body);
+    ngx_str_null(&ctx->tenant);
+    ngx_memzero(&ctx->query, sizeof(ngx_http_invites_db_query_t));
+    ctx->pending = 0;
+    ctx->authenticating = 0;
+
+    ngx_http_invites_yajl_pool(r->pool, &ctx->alloc);
 
     ngx_http_set_ctx(r, ctx, ngx_http_invites_module);
 
@@ -420,7 +436,7 @@ ngx_http_invites_start(ngx_http_request_t *r, ngx_http_invites_ctx_t *ctx)
     ilcf = ngx_http_get_module_loc_conf(r, ngx_http_invites_module);
 
     err = ngx_http_invites_json_parse(ctx->body.data, ctx->body.len,
-                                      &ctx->req);
+                                      &ctx->req, &ctx->alloc);
 
     if (err == NGX_HTTP_INVITES_OK) {
         err = ngx_http_invites_op_init(&ctx->op, ctx->endpoint, &ctx->req,
@@ -447,7 +463,7 @@ ngx_http_invites_start(ngx_http_request_t *r, ngx_http_invites_ctx_t *ctx)
         }
 
         return ngx_http_invites_send(r, NGX_HTTP_OK,
-                                     ngx_http_invites_json_empty());
+                                     ngx_http_invites_json_empty(&ctx->alloc));
     }
 
     rc = ngx_http_invites_send_query(r, ctx,
@@ -587,15 +603,15 @@ ngx_http_invites_result(ngx_http_request_t *r, ngx_http_invites_ctx_t *ctx,
 
     case NGX_HTTP_INVITES_CREATE:
     case NGX_HTTP_INVITES_READ:
-        g = ngx_http_invites_json_invite(invites);
+        g = ngx_http_invites_json_invite(invites, &ctx->alloc);
         break;
 
     case NGX_HTTP_INVITES_LIST:
-        g = ngx_http_invites_json_list(invites, n);
+        g = ngx_http_invites_json_list(invites, n, &ctx->alloc);
         break;
 
     default: /* NGX_HTTP_INVITES_DELETE */
-        g = ngx_http_invites_json_empty();
+        g = ngx_http_invites_json_empty(&ctx->alloc);
         break;
     }
 
@@ -643,6 +659,7 @@ ngx_http_invites_answer(ngx_http_request_t *r, ngx_int_t rc,
 static ngx_int_t
 ngx_http_invites_send_error(ngx_http_request_t *r, ngx_http_invites_err_e err)
 {
+    yajl_alloc_funcs                 af;
     ngx_table_elt_t                 *h;
     const ngx_http_invites_error_t  *e;
 
@@ -668,8 +685,10 @@ ngx_http_invites_send_error(ngx_http_request_t *r, ngx_http_invites_err_e err)
         }
     }
 
+    ngx_http_invites_yajl_pool(r->pool, &af);
+
     return ngx_http_invites_send(r, e->status,
-                                 ngx_http_invites_json_error(err));
+                                 ngx_http_invites_json_error(err, &af));
 }
 
 
@@ -688,19 +707,20 @@ ngx_http_invites_send(ngx_http_request_t *r, ngx_uint_t status, yajl_gen g)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    /* the generator's buffer is in the request's pool: sent as it is */
+
     (void) yajl_gen_get_buf(g, &buf, &len);
 
-    b = ngx_create_temp_buf(r->pool, len);
+    b = ngx_calloc_buf(r->pool);
     if (b == NULL) {
-        yajl_gen_free(g);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    b->last = ngx_cpymem(b->pos, buf, len);
+    b->pos = (u_char *) buf;
+    b->last = (u_char *) buf + len;
+    b->memory = 1;
     b->last_buf = (r == r->main) ? 1 : 0;
     b->last_in_chain = 1;
-
-    yajl_gen_free(g);
 
     r->connection->log->action = "sending response to client";
 
@@ -720,4 +740,74 @@ ngx_http_invites_send(ngx_http_request_t *r, ngx_uint_t status, yajl_gen g)
     out.next = NULL;
 
     return ngx_http_output_filter(r, &out);
+}
+
+
+/*
+ * yajl allocates from the request's pool: no malloc() per request, and
+ * nothing to free but what the pool frees with the request.  A block keeps
+ * its size in front of it for realloc(); large blocks go back at once.
+ */
+
+static void
+ngx_http_invites_yajl_pool(ngx_pool_t *pool, yajl_alloc_funcs *af)
+{
+    af->malloc = ngx_http_invites_yajl_malloc;
+    af->realloc = ngx_http_invites_yajl_realloc;
+    af->free = ngx_http_invites_yajl_free;
+    af->ctx = pool;
+}
+
+
+static void *
+ngx_http_invites_yajl_malloc(void *pool, size_t size)
+{
+    size_t  *p;
+
+    p = ngx_palloc(pool, sizeof(size_t) + size);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    *p = size;
+
+    return p + 1;
+}
+
+
+static void *
+ngx_http_invites_yajl_realloc(void *pool, void *ptr, size_t size)
+{
+    void    *p;
+    size_t  *old;
+
+    if (ptr == NULL) {
+        return ngx_http_invites_yajl_malloc(pool, size);
+    }
+
+    old = (size_t *) ptr - 1;
+
+    if (size <= *old) {
+        return ptr;
+    }
+
+    p = ngx_http_invites_yajl_malloc(pool, size);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(p, ptr, *old);
+
+    (void) ngx_pfree(pool, old);
+
+    return p;
+}
+
+
+static void
+ngx_http_invites_yajl_free(void *pool, void *ptr)
+{
+    if (ptr) {
+        (void) ngx_pfree(pool, (size_t *) ptr - 1);
+    }
 }

@@ -21,6 +21,7 @@ static ngx_int_t ngx_http_invites_utf8_valid(const u_char *p, size_t len);
 static ngx_int_t ngx_http_invites_surrogates_paired(const u_char *p,
     size_t len);
 static ngx_int_t ngx_http_invites_hex4(const u_char *p);
+static void ngx_http_invites_json_clear(ngx_http_invites_field_t *f);
 static ngx_int_t ngx_http_invites_json_scalar(ngx_http_invites_parse_ctx_t *ctx,
     ngx_uint_t is_null);
 static int ngx_http_invites_json_null(void *data);
@@ -34,7 +35,7 @@ static int ngx_http_invites_json_map_key(void *data, const u_char *key,
     size_t len);
 static int ngx_http_invites_json_end(void *data);
 static int ngx_http_invites_json_start_array(void *data);
-static yajl_gen ngx_http_invites_json_gen(void);
+static yajl_gen ngx_http_invites_json_gen(yajl_alloc_funcs *af);
 static yajl_gen_status ngx_http_invites_json_str(yajl_gen g,
     const ngx_str_t *s);
 static yajl_gen_status ngx_http_invites_json_key(yajl_gen g,
@@ -172,14 +173,16 @@ static const yajl_callbacks  ngx_http_invites_json_callbacks = {
 
 ngx_http_invites_err_e
 ngx_http_invites_json_parse(const u_char *body, size_t len,
-    ngx_http_invites_req_t *req)
+    ngx_http_invites_req_t *req, yajl_alloc_funcs *af)
 {
     size_t                        i;
     yajl_handle                   h;
     yajl_status                   st;
     ngx_http_invites_parse_ctx_t  ctx;
 
-    ngx_memzero(req, sizeof(ngx_http_invites_req_t));
+    for (i = 0; i < NGX_HTTP_INVITES_NFIELDS; i++) {
+        ngx_http_invites_json_clear(&req->field[i]);
+    }
 
     for (i = 0; i < len; i++) {
         if (body[i] != ' ' && body[i] != '\t' && body[i] != '\r'
@@ -209,7 +212,7 @@ ngx_http_invites_json_parse(const u_char *body, size_t len,
     ctx.depth = 0;
     ctx.field = -1;
 
-    h = yajl_alloc(&ngx_http_invites_json_callbacks, NULL, &ctx);
+    h = yajl_alloc(&ngx_http_invites_json_callbacks, af, &ctx);
     if (h == NULL) {
         return NGX_HTTP_INVITES_DB_ERROR;
     }
@@ -385,6 +388,18 @@ ngx_http_invites_hex4(const u_char *p)
 }
 
 
+/* absent; the value's bytes need no clearing, they are NUL-terminated */
+
+static void
+ngx_http_invites_json_clear(ngx_http_invites_field_t *f)
+{
+    f->len = 0;
+    f->present = 0;
+    f->too_long = 0;
+    f->data[0] = '\0';
+}
+
+
 /* a value that is not a string: fine where unknown, an error where known */
 
 static ngx_int_t
@@ -404,8 +419,7 @@ ngx_http_invites_json_scalar(ngx_http_invites_parse_ctx_t *ctx,
         }
 
         /* null is the same as absent; the last duplicate key wins */
-        ngx_memzero(&ctx->req->field[ctx->field],
-                    sizeof(ngx_http_invites_field_t));
+        ngx_http_invites_json_clear(&ctx->req->field[ctx->field]);
         ctx->field = -1;
     }
 
@@ -458,7 +472,7 @@ ngx_http_invites_json_string(void *data, const u_char *value, size_t len)
 
     f = &ctx->req->field[ctx->field];
 
-    ngx_memzero(f, sizeof(ngx_http_invites_field_t));
+    ngx_http_invites_json_clear(f);
 
     /* "" counts as absent, as in the later m3o service */
 
@@ -470,6 +484,7 @@ ngx_http_invites_json_string(void *data, const u_char *value, size_t len)
 
         } else {
             ngx_memcpy(f->data, value, len);
+            f->data[len] = '\0';
             f->len = len;
         }
     }
@@ -596,12 +611,13 @@ ngx_http_invites_json_error_info(ngx_http_invites_err_e err)
  */
 
 yajl_gen
-ngx_http_invites_json_invite(ngx_http_invites_invite_t *invite)
+ngx_http_invites_json_invite(ngx_http_invites_invite_t *invite,
+    yajl_alloc_funcs *af)
 {
     yajl_gen         g;
     yajl_gen_status  st;
 
-    g = ngx_http_invites_json_gen();
+    g = ngx_http_invites_json_gen(af);
     if (g == NULL) {
         return NULL;
     }
@@ -616,13 +632,14 @@ ngx_http_invites_json_invite(ngx_http_invites_invite_t *invite)
 
 
 yajl_gen
-ngx_http_invites_json_list(ngx_http_invites_invite_t *invites, ngx_uint_t n)
+ngx_http_invites_json_list(ngx_http_invites_invite_t *invites, ngx_uint_t n,
+    yajl_alloc_funcs *af)
 {
     yajl_gen         g;
     ngx_uint_t       i;
     yajl_gen_status  st;
 
-    g = ngx_http_invites_json_gen();
+    g = ngx_http_invites_json_gen(af);
     if (g == NULL) {
         return NULL;
     }
@@ -643,12 +660,12 @@ ngx_http_invites_json_list(ngx_http_invites_invite_t *invites, ngx_uint_t n)
 
 
 yajl_gen
-ngx_http_invites_json_empty(void)
+ngx_http_invites_json_empty(yajl_alloc_funcs *af)
 {
     yajl_gen         g;
     yajl_gen_status  st;
 
-    g = ngx_http_invites_json_gen();
+    g = ngx_http_invites_json_gen(af);
     if (g == NULL) {
         return NULL;
     }
@@ -661,7 +678,7 @@ ngx_http_invites_json_empty(void)
 
 
 yajl_gen
-ngx_http_invites_json_error(ngx_http_invites_err_e err)
+ngx_http_invites_json_error(ngx_http_invites_err_e err, yajl_alloc_funcs *af)
 {
     yajl_gen                         g;
     yajl_gen_status                  st;
@@ -669,7 +686,7 @@ ngx_http_invites_json_error(ngx_http_invites_err_e err)
 
     e = ngx_http_invites_json_error_info(err);
 
-    g = ngx_http_invites_json_gen();
+    g = ngx_http_invites_json_gen(af);
     if (g == NULL) {
         return NULL;
     }
@@ -690,16 +707,9 @@ ngx_http_invites_json_error(ngx_http_invites_err_e err)
 
 
 static yajl_gen
-ngx_http_invites_json_gen(void)
+ngx_http_invites_json_gen(yajl_alloc_funcs *af)
 {
-    yajl_gen  g;
-
-    g = yajl_gen_alloc(NULL);
-    if (g == NULL) {
-        return NULL;
-    }
-
-    return g;
+    return yajl_gen_alloc(af);
 }
 
 

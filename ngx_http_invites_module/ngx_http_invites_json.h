@@ -9,13 +9,16 @@
 
 
 #include <yajl/yajl_gen.h>
+#include <yajl/yajl_common.h>
 
 #include "ngx_http_invites_module.h"
 
 
 /*
  * The request parser and the response writer.  Neither needs a running
- * nginx: a test or fuzz program can call them with plain buffers.
+ * nginx: a test or fuzz program can call them with plain buffers.  yajl
+ * allocates with af (the module passes the request's pool), or with
+ * malloc() when af is NULL.
  */
 
 
@@ -28,16 +31,18 @@ typedef struct {
 
 
 ngx_http_invites_err_e ngx_http_invites_json_parse(const u_char *body,
-    size_t len, ngx_http_invites_req_t *req);
+    size_t len, ngx_http_invites_req_t *req, yajl_alloc_funcs *af);
 
 const ngx_http_invites_error_t *ngx_http_invites_json_error_info(
     ngx_http_invites_err_e err);
 
-yajl_gen ngx_http_invites_json_invite(ngx_http_invites_invite_t *invite);
+yajl_gen ngx_http_invites_json_invite(ngx_http_invites_invite_t *invite,
+    yajl_alloc_funcs *af);
 yajl_gen ngx_http_invites_json_list(ngx_http_invites_invite_t *invites,
-    ngx_uint_t n);
-yajl_gen ngx_http_invites_json_empty(void);
-yajl_gen ngx_http_invites_json_error(ngx_http_invites_err_e err);
+    ngx_uint_t n, yajl_alloc_funcs *af);
+yajl_gen ngx_http_invites_json_empty(yajl_alloc_funcs *af);
+yajl_gen ngx_http_invites_json_error(ngx_http_invites_err_e err,
+    yajl_alloc_funcs *af);
 
 
 #endif /* _NGX_HTTP_INVITES_JSON_H_INCLUDED_ */

@@ -139,16 +139,22 @@ ngx_http_invites_op_init(ngx_http_invites_op_t *op,
     ngx_http_invites_endpoint_e endpoint, ngx_http_invites_req_t *req,
     ngx_str_t *tenant, ngx_uint_t code_len)
 {
-    ngx_memzero(op, sizeof(ngx_http_invites_op_t));
+    /* the buffers are filled before use: only the scalars need a start */
 
     op->endpoint = endpoint;
+    op->stmt = NGX_HTTP_INVITES_STMT_CREATE;
+    op->direct = 0;
+    op->direct_err = NGX_HTTP_INVITES_OK;
+    op->attempts = 0;
     op->code_len = code_len;
+    op->nparams = 0;
 
     if (tenant->len > NGX_HTTP_INVITES_MAX_TENANT) {
         return NGX_HTTP_INVITES_BAD_TENANT;
     }
 
     ngx_memcpy(op->tenant, tenant->data, tenant->len);
+    op->tenant[tenant->len] = '\0';
     ngx_http_invites_op_param(op, op->tenant, tenant->len);
 
     switch (endpoint) {
@@ -367,6 +373,8 @@ ngx_http_invites_op_regenerate(ngx_http_invites_op_t *op)
         *p++ = hex[rnd[i] & 0x0f];
     }
 
+    *p = '\0';
+
     /*
      * Uniform in 10..0 .. 99..9 of code_len digits: no leading zero, as
      * m3o's codes; values past the last whole span are drawn again.
@@ -389,6 +397,8 @@ ngx_http_invites_op_regenerate(ngx_http_invites_op_t *op)
     } while (v >= limit);
 
     v = low + v % span;
+
+    op->code[op->code_len] = '\0';
 
     for (i = op->code_len; i > 0; i--) {
         op->code[i - 1] = (u_char) ('0' + v % 10);

@@ -46,7 +46,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ngx_http_invites_err_e     err;
     ngx_http_invites_field_t  *f;
 
-    err = ngx_http_invites_json_parse(data, size, &req);
+    err = ngx_http_invites_json_parse(data, size, &req, NULL);
 
     switch (err) {
 

@@ -118,11 +118,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     want.n = 0;
 
     if ((data[0] & 3) != 1) {
-        g = ngx_http_invites_json_invite(&inv[0]);
+        g = ngx_http_invites_json_invite(&inv[0], NULL);
         fuzz_write_want(&want, "invite");
 
     } else {
-        g = ngx_http_invites_json_list(inv, n);
+        g = ngx_http_invites_json_list(inv, n, NULL);
         fuzz_write_want(&want, "invites");
     }
 
@@ -272,7 +272,7 @@ fuzz_write_error(ngx_http_invites_err_e err)
 
     fuzz_check(e != NULL, "every error code has an error");
 
-    g = ngx_http_invites_json_error(err);
+    g = ngx_http_invites_json_error(err, NULL);
 
     fuzz_check(g != NULL, "an error is always written");
 

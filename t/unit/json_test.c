@@ -75,7 +75,7 @@ main(void)
         }
 
         len = json_test_unescape(body, buf);
-        err = ngx_http_invites_json_parse(buf, len, &req);
+        err = ngx_http_invites_json_parse(buf, len, &req, NULL);
 
         json_test_n++;
         json_test_failed += (err != want);
@@ -97,26 +97,26 @@ main(void)
     ngx_str_set(&inv.email, "\xc3\xa9@e");
     ngx_str_set(&inv.code, "12345678");
 
-    json_test_gen(ngx_http_invites_json_invite(&inv),
+    json_test_gen(ngx_http_invites_json_invite(&inv, NULL),
                   "{\"invite\":{\"id\":\"x\\\"y\\\\z\","
                   "\"group_id\":\"line\\nbreak\\u0001\","
                   "\"email\":\"\xc3\xa9@e\",\"code\":\"12345678\"}}",
                   "writer escapes quotes, backslashes and controls");
 
-    json_test_gen(ngx_http_invites_json_list(&inv, 0), "{\"invites\":[]}",
+    json_test_gen(ngx_http_invites_json_list(&inv, 0, NULL), "{\"invites\":[]}",
                   "an empty list is an empty array");
 
-    json_test_gen(ngx_http_invites_json_empty(), "{}", "Delete's answer");
+    json_test_gen(ngx_http_invites_json_empty(NULL), "{}", "Delete's answer");
 
     json_test_gen(ngx_http_invites_json_error(
-                      NGX_HTTP_INVITES_MISSING_GROUP_ID),
+                      NGX_HTTP_INVITES_MISSING_GROUP_ID, NULL),
                   "{\"id\":\"MISSING_GROUP_ID\",\"code\":400,"
                   "\"detail\":\"Missing GroupID\",\"status\":\"Bad Request\"}",
                   "the micro error shape");
 
     ngx_str_set(&inv.email, "\xff");
 
-    json_test_gen(ngx_http_invites_json_invite(&inv), NULL,
+    json_test_gen(ngx_http_invites_json_invite(&inv, NULL), NULL,
                   "writer refuses a value that is not UTF-8");
 
     printf("1..%d\n", json_test_n);
