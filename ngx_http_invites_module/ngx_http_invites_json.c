@@ -713,11 +713,40 @@ ngx_http_invites_json_gen(yajl_alloc_funcs *af)
 }
 
 
-/* yajl's own check lets overlong forms and surrogates through */
+/*
+ * Ids, codes, emails and most group ids are printable ASCII with nothing to
+ * escape: they go out as they are, quotes added, through yajl's verbatim
+ * path, which costs a tenth of its escaping one.  Anything else is checked
+ * with the strict UTF-8 validator (yajl's own lets overlong forms and
+ * surrogates through) and escaped by yajl.
+ */
 
 static yajl_gen_status
 ngx_http_invites_json_str(yajl_gen g, const ngx_str_t *s)
 {
+    u_char  c;
+    size_t  i;
+    u_char  quoted[NGX_HTTP_INVITES_MAX_FIELD + 2];
+
+    if (s->len <= NGX_HTTP_INVITES_MAX_FIELD) {
+
+        for (i = 0; i < s->len; i++) {
+            c = s->data[i];
+
+            if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
+                break;
+            }
+        }
+
+        if (i == s->len) {
+            quoted[0] = '"';
+            ngx_memcpy(&quoted[1], s->data, s->len);
+            quoted[s->len + 1] = '"';
+
+            return yajl_gen_number(g, (const char *) quoted, s->len + 2);
+        }
+    }
+
     if (ngx_http_invites_utf8_valid(s->data, s->len) != NGX_OK) {
         return yajl_gen_invalid_string;
     }
