@@ -115,9 +115,15 @@ say "| $_->[0] | $_->[1] |" for
     ['Module', "commit $m{module}"],
     ['Points', "$m{seconds} s each, $m{reps} repetitions, "
                . "clients $m{conns}, worker_processes $m{workers}"],
-    ['Pool', "invites_db_pool $m{db_pool} per worker, over TCP"];
+    ['Pool', "invites_db_pool $m{db_pool} per worker, over TCP"],
+    ['Load average', ($m{load_start} // '?') . ' at the start, '
+                     . ($m{load_end} // '?') . ' at the end (1, 5, 15 min; '
+                     . 'anything above the clients\' own share is other work)'];
 say '';
-say 'Clients and servers share the machine. Each cell is the median over the '
+say 'Clients and servers share the machine. pgbench\'s p50 comes from its '
+  . 'sampled transaction log and, with more clients than cores, is bimodal '
+  . '(a query either runs at once or waits a scheduler slice): compare p99s. '
+  . 'Each cell is the median over the '
   . 'repetitions with (min..max); latencies are wrk\'s (module, return 200) '
   . 'or pgbench\'s per-transaction log (pgbench), medians of p50 / p99 in ms. '
   . 'Ratios are module ÷ pgbench over TCP with the same statement and '
@@ -238,6 +244,9 @@ say '- **return 200**: `location = /static { default_type application/json; retu
 say '';
 
 say '## Against the targets of issue 5';
+say '';
+say 'Ratios are vs pgbench over TCP (the module\'s transport); against the '
+  . 'Unix socket they are lower still.';
 say '';
 say '| target | measured | |';
 say '|---|---|---|';

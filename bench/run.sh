@@ -719,6 +719,7 @@ machine() {
         printf 'rss_requests\t%s\n' "$RSS_REQUESTS"
         printf 'pg_warmup\t%s\n' "$PG_WARMUP"
         printf 'smoke\t%s\n' "$SMOKE"
+        printf 'load_start\t%s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
     } >"$DIR/machine.tsv"
 }
 
@@ -768,6 +769,8 @@ main() {
     measure_callgrind
     measure_rss
 
+    printf 'load_end\t%s\n' "$(cut -d' ' -f1-3 /proc/loadavg)" \
+        >>"$DIR/machine.tsv"
     perl "$BENCH/report.pl" "$DIR" >"$DIR/RESULTS.md"
     cat "$DIR/RESULTS.md"
     if [ -n "$OUT" ]; then
