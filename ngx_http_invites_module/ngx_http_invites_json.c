@@ -11,8 +11,8 @@
 
 /* an invite of plain values: the keys and punctuation, and four values */
 #define NGX_HTTP_INVITES_JSON_INVITE                                          \
-    (sizeof("{\"id\":\"\",\"group_id\":\"\",\"email\":\"\",")                      \
-     + sizeof("\"code\":\"\"}") + 4 * NGX_HTTP_INVITES_MAX_FIELD)
+    (sizeof("{'id':'','group_id':'','email':'','code':''}")                   \
+     + 4 * NGX_HTTP_INVITES_MAX_FIELD)
 
 
 typedef struct {
