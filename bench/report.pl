@@ -115,7 +115,8 @@ say "| $_->[0] | $_->[1] |" for
     ['Module', "commit $m{module}"],
     ['Points', "$m{seconds} s each, $m{reps} repetitions, "
                . "clients $m{conns}, worker_processes $m{workers}"],
-    ['Pool', "invites_db_pool $m{db_pool} per worker, over TCP"],
+    ['Pool', "invites_db_pool $m{db_pool} per worker, over TCP, invites_db_pipeline "
+             . ($m{pipeline} // 'off')],
     ['Load average', ($m{load_start} // '?') . ' at the start, '
                      . ($m{load_end} // '?') . ' at the end (1, 5, 15 min; '
                      . 'anything above the clients\' own share is other work)'];

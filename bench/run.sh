@@ -44,6 +44,7 @@ fi
 WORKERS=${BENCH_WORKERS:-1 2}
 ENDPOINTS=${BENCH_ENDPOINTS:-read_code read_id list create create_repeat delete}
 DB_POOL=${BENCH_DB_POOL:-16}
+PIPELINE=${BENCH_PIPELINE:-off}
 READ_IDS=${BENCH_READ_IDS:-128}
 RSS_FIRST=10000
 CG_WARMUP=50
@@ -387,6 +388,7 @@ http {
 
     invites_db "host=127.0.0.1 port=$PG_PORT dbname=invites user=invites";
     invites_db_pool $DB_POOL;
+    invites_db_pipeline $PIPELINE;
 
     server {
         listen 127.0.0.1:$port;
@@ -713,6 +715,7 @@ machine() {
         printf 'conns\t%s\n' "$CONNS"
         printf 'workers\t%s\n' "$WORKERS"
         printf 'db_pool\t%s\n' "$DB_POOL"
+        printf 'pipeline\t%s\n' "$PIPELINE"
         printf 'read_ids\t%s\n' "$READ_IDS"
         printf 'delete_pool\t%s\n' "$DEL_POOL"
         printf 'cg_requests\t%s\n' "$CG_REQUESTS"
