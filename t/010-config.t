@@ -143,11 +143,11 @@ POST /invites/Invites/Create
 
 
 
-=== TEST 13: invites_db_timeout 1s and invites_db_connect_timeout 500ms are accepted
+=== TEST 13: invites_db_timeout 1s and invites_db_connect_timeout in ms are accepted
 --- config
     location /invites/Invites/ {
         invites_db_timeout 1s;
-        invites_db_connect_timeout 500ms;
+        invites_db_connect_timeout 3000ms;
         invites_api;
     }
 --- request
