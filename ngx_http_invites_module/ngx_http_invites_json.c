@@ -12,7 +12,7 @@
 /* an invite of plain values: the keys and punctuation, and four values */
 #define NGX_HTTP_INVITES_JSON_INVITE                                          \
     (sizeof("{'id':'','group_id':'','email':'','code':''}")                   \
-     + 4 * NGX_HTTP_INVITES_MAX_FIELD)
+     + 4 * (size_t) NGX_HTTP_INVITES_MAX_FIELD)
 
 
 typedef struct {
