@@ -74,17 +74,25 @@ install_deps() {
 
 # configure once per source tree and config change, then "make modules"
 build() {
-    local src="$BUILD/nginx" stamp flags=()
+    build_in "$BUILD" "" ""
+}
 
-    mkdir -p "$BUILD"
+
+# build_in DIR CC_OPT LD_OPT: the module built in DIR (its own copy of the
+# nginx tree, configured with these extra flags) as DIR/<module>.so
+build_in() {
+    local dir=$1 cc_opt=$2 ld_opt=$3 src="$1/nginx" stamp flags=()
+
+    mkdir -p "$dir"
     [ -f "$NGINX_SRC/auto/configure" ] || [ -f "$NGINX_SRC/configure" ] \
         || die "no nginx source tree at $NGINX_SRC (install nginx-dev)"
 
-    stamp="$NGINX_SRC $(sha1sum "$ROOT/config" | cut -d' ' -f1)"
+    stamp="$NGINX_SRC $cc_opt $ld_opt $(sha1sum "$ROOT/config" | cut -d' ' -f1)"
 
     if [ ! -f "$src/objs/Makefile" ] \
-        || [ "$(cat "$BUILD/.configured" 2>/dev/null)" != "$stamp" ]; then
+        || [ "$(cat "$dir/.configured" 2>/dev/null)" != "$stamp" ]; then
         rm -rf "$src"
+        mkdir -p "$src"
         cp -a "$NGINX_SRC/." "$src/"
 
         if [ -f "$src/conf_flags" ]; then
@@ -96,31 +104,34 @@ build() {
             flags=(--with-compat)
         fi
 
-        log "configuring against $NGINX_SRC"
+        [ -n "$cc_opt" ] && flags+=(--with-cc-opt="$cc_opt")
+        [ -n "$ld_opt" ] && flags+=(--with-ld-opt="$ld_opt")
+
+        log "configuring $dir against $NGINX_SRC"
         if ! (cd "$src" && ./configure "${flags[@]}" \
-                --add-dynamic-module="$ROOT" >"$BUILD/configure.log" 2>&1)
+                --add-dynamic-module="$ROOT" >"$dir/configure.log" 2>&1)
         then
-            tail -20 "$BUILD/configure.log" >&2
-            die "configure failed, see $BUILD/configure.log"
+            tail -20 "$dir/configure.log" >&2
+            die "configure failed, see $dir/configure.log"
         fi
 
-        printf '%s' "$stamp" >"$BUILD/.configured"
+        printf '%s' "$stamp" >"$dir/.configured"
     fi
 
-    make -s -C "$src" -f objs/Makefile modules >"$BUILD/make.log" 2>&1 || {
-        cat "$BUILD/make.log" >&2
+    make -s -C "$src" -f objs/Makefile modules >"$dir/make.log" 2>&1 || {
+        cat "$dir/make.log" >&2
         die "the module did not compile"
     }
 
-    if grep -q 'warning:' "$BUILD/make.log"; then
-        cat "$BUILD/make.log" >&2
+    if grep -q 'warning:' "$dir/make.log"; then
+        cat "$dir/make.log" >&2
         die "the compiler warned"
     fi
 
     # a new inode: a running nginx keeps the module it mapped
-    cp "$src/objs/ngx_http_invites_module.so" "$BUILD/.module.so.new"
-    mv -f "$BUILD/.module.so.new" "$BUILD/ngx_http_invites_module.so"
-    log "built $BUILD/ngx_http_invites_module.so"
+    cp "$src/objs/ngx_http_invites_module.so" "$dir/.module.so.new"
+    mv -f "$dir/.module.so.new" "$dir/ngx_http_invites_module.so"
+    log "built $dir/ngx_http_invites_module.so"
 }
 
 

@@ -24,47 +24,9 @@
 MEMCHECK_SAN_FLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer"
 
 
-# configure (once per source tree and config) and build the ASan module
+# the ASan module, in its own build directory
 memcheck_build_asan() {
-    local dir="$BUILD/asan" src="$BUILD/asan/nginx" stamp flags=()
-
-    mkdir -p "$dir"
-    stamp="$NGINX_SRC $MEMCHECK_SAN_FLAGS $(sha1sum "$ROOT/config" | cut -d' ' -f1)"
-
-    if [ ! -f "$src/objs/Makefile" ] \
-        || [ "$(cat "$dir/.configured" 2>/dev/null)" != "$stamp" ]; then
-        rm -rf "$src"
-        mkdir -p "$src"
-        cp -a "$NGINX_SRC/." "$src/"
-
-        if [ -f "$src/conf_flags" ]; then
-            # shellcheck disable=SC1091
-            . "$src/conf_flags"
-            flags=("${NGX_CONF_FLAGS[@]}")
-        else
-            flags=(--with-compat)
-        fi
-
-        log "configuring the ASan build in $src"
-        (cd "$src" && ./configure "${flags[@]}" \
-            --with-cc-opt="-g -O1 $MEMCHECK_SAN_FLAGS" \
-            --with-ld-opt="$MEMCHECK_SAN_FLAGS" \
-            --add-dynamic-module="$ROOT" >"$dir/configure.log" 2>&1) || {
-            tail -20 "$dir/configure.log" >&2
-            die "ASan configure failed, see $dir/configure.log"
-        }
-
-        printf '%s' "$stamp" >"$dir/.configured"
-    fi
-
-    make -s -C "$src" -f objs/Makefile modules >"$dir/make.log" 2>&1 || {
-        cat "$dir/make.log" >&2
-        die "the ASan module did not compile"
-    }
-
-    cp "$src/objs/ngx_http_invites_module.so" "$dir/.module.so.new"
-    mv -f "$dir/.module.so.new" "$dir/ngx_http_invites_module.so"
-    log "built $dir/ngx_http_invites_module.so (ASan, UBSan)"
+    build_in "$BUILD/asan" "-g -O1 $MEMCHECK_SAN_FLAGS" "$MEMCHECK_SAN_FLAGS"
 }
 
 
