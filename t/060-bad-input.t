@@ -28,16 +28,6 @@ sub bad_requests {
               status => 'Bad Request'}) x $n];
 }
 
-sub chunked {
-    my ($body, $size) = @_;
-    my $out = '';
-    for (my $off = 0; $off < length $body; $off += $size) {
-        my $piece = substr($body, $off, $size);
-        $out .= sprintf("%x\r\n%s\r\n", length $piece, $piece);
-    }
-    return "${out}0\r\n\r\n";
-}
-
 plan 'no_plan';
 run_tests();
 

@@ -48,16 +48,6 @@ sub post {
     return "$head\r\n$body";
 }
 
-sub chunked {
-    my ($body, $size) = @_;
-    my $out = '';
-    for (my $off = 0; $off < length $body; $off += $size) {
-        my $piece = substr($body, $off, $size);
-        $out .= sprintf("%x\r\n%s\r\n", length $piece, $piece);
-    }
-    return "${out}0\r\n\r\n";
-}
-
 sub create_body {
     my ($group, $email) = @_;
     return $JSON->encode({group_id => $group, email => $email});

@@ -98,6 +98,7 @@ package Invites::Test;
 #   psql($sql) -> stdout (-qtAX, last newline chomped), dies on error
 #   pg_stop()  pg_start()  pg_port()  pg_conninfo()
 #   json_is($body, $expected, $name)   as response_body_json
+#   chunked($body, $size)  $body in chunked framing, $size-byte chunks
 #
 # Environment:
 #   TEST_INVITES_NO_MODULE=1     no load_module / invites_db lines
@@ -147,7 +148,7 @@ our @EXPORT = qw(
     add_block_preprocessor no_shuffle
     start_nginx stop_nginx reload_nginx worker_pids nginx_pid wait_pids_gone
     http http_start http_end error_log_text server_port servroot
-    psql pg_stop pg_start pg_port pg_conninfo json_is
+    psql pg_stop pg_start pg_port pg_conninfo json_is chunked
     done_testing note subtest cmp_deeply slow
 );
 
@@ -881,6 +882,18 @@ sub _json_expected {
     my $r = $walk->($exp);
     undef $walk;
     return $r;
+}
+
+# chunked($body, $size): $body in Transfer-Encoding: chunked framing, in
+# chunks of $size bytes, with the last-chunk at the end.
+sub chunked {
+    my ($body, $size) = @_;
+    my $out = '';
+    for (my $off = 0; $off < length $body; $off += $size) {
+        my $piece = substr($body, $off, $size);
+        $out .= sprintf("%x\r\n%s\r\n", length $piece, $piece);
+    }
+    return "${out}0\r\n\r\n";
 }
 
 sub json_is {
