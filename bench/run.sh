@@ -358,6 +358,17 @@ PERL
 }
 
 
+# note_exhausted WHO CLIENTS REP N: a Delete point that outran its pool
+note_exhausted() {
+    if [ "$4" -gt "$DEL_POOL" ]; then
+        echo "delete, $1, c=$2, rep $3: $(($4 - DEL_POOL)) of $4 found" \
+             "nothing (pool $DEL_POOL)" >>"$DIR/notes.txt"
+    fi
+
+    return 0
+}
+
+
 # nginx_conf NAME WORKERS PORT [single]
 nginx_conf() {
     local name=$1 workers=$2 port=$3 single=${4:-} d="$DIR/$1" master=on
@@ -586,11 +597,8 @@ measure() {
                     record "$rep module $ep $w $c $rps $p50 $p99 $err"
                     point_log "$rep" "$c" "$ep" "module w$w" "$rps" "$p50" \
                         "$p99" "${err#0}"
-                    if [ "$ep" = delete ] && [ "$n" -gt "$DEL_POOL" ]; then
-                        echo "delete, module w$w, c=$c, rep $rep:" \
-                             "$((n - DEL_POOL)) of $n found nothing" \
-                             "(pool $DEL_POOL)" >>"$DIR/notes.txt"
-                    fi
+                    [ "$ep" = delete ] \
+                        && note_exhausted "module w$w" "$c" "$rep" "$n"
                 done
 
                 for kind in pg_tcp pg_unix; do
@@ -602,11 +610,8 @@ measure() {
                     record "$rep $kind $ep - $c $rps $p50 $p99 $err"
                     point_log "$rep" "$c" "$ep" "$kind" "$rps" "$p50" \
                         "$p99" "${err#0}"
-                    if [ "$ep" = delete ] && [ "$n" -gt "$DEL_POOL" ]; then
-                        echo "delete, $kind, c=$c, rep $rep:" \
-                             "$((n - DEL_POOL)) of $n found nothing" \
-                             "(pool $DEL_POOL)" >>"$DIR/notes.txt"
-                    fi
+                    [ "$ep" = delete ] \
+                        && note_exhausted "$kind" "$c" "$rep" "$n"
                 done
             done
         done
