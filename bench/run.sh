@@ -597,8 +597,9 @@ measure() {
                     record "$rep module $ep $w $c $rps $p50 $p99 $err"
                     point_log "$rep" "$c" "$ep" "module w$w" "$rps" "$p50" \
                         "$p99" "${err#0}"
-                    [ "$ep" = delete ] \
-                        && note_exhausted "module w$w" "$c" "$rep" "$n"
+                    if [ "$ep" = delete ]; then
+                        note_exhausted "module w$w" "$c" "$rep" "$n"
+                    fi
                 done
 
                 for kind in pg_tcp pg_unix; do
@@ -610,8 +611,9 @@ measure() {
                     record "$rep $kind $ep - $c $rps $p50 $p99 $err"
                     point_log "$rep" "$c" "$ep" "$kind" "$rps" "$p50" \
                         "$p99" "${err#0}"
-                    [ "$ep" = delete ] \
-                        && note_exhausted "$kind" "$c" "$rep" "$n"
+                    if [ "$ep" = delete ]; then
+                        note_exhausted "$kind" "$c" "$rep" "$n"
+                    fi
                 done
             done
         done
