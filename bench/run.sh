@@ -528,17 +528,29 @@ run_pgbench() {
 
     perl -e '
         my ($warm, $out, @logs) = @ARGV;
-        my ($txns, $failed, @tps) = (0, 0);
+        my ($txns, $failed, $secs, $warm_txns, @tps) = (0, 0, 0, 0);
         open my $fh, "<", $out or die;
         while (<$fh>) {
             $txns = $1 if /actually processed: (\d+)/;
             $failed = $1 if /number of failed transactions: (\d+)/;
-            push @tps, $2 if /^progress: ([\d.]+) s, ([\d.]+) tps/ && $1 > $warm + 0.5;
+            $secs = $1 if /^duration: (\d+) s/;
+            next unless /^progress: ([\d.]+) s, ([\d.]+) tps/;
+            if ($1 > $warm + 0.5) {
+                push @tps, $2;
+            } else {
+                $warm_txns += $2;
+            }
         }
-        @tps or exit 1;
         my $tps = 0;
-        $tps += $_ for @tps;
-        $tps /= @tps;
+        if (@tps) {
+            $tps += $_ for @tps;
+            $tps /= @tps;
+        } else {
+            # pgbench may end before printing its last progress line (short
+            # runs): what was processed after the warm-up seconds instead
+            $secs > $warm && $txns > $warm_txns or exit 1;
+            $tps = ($txns - $warm_txns) / ($secs - $warm);
+        }
         my (@tx, $t0);
         for my $f (@logs) {
             open my $l, "<", $f or die;
