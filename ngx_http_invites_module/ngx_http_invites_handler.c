@@ -59,7 +59,7 @@ static ngx_int_t ngx_http_invites_answer(ngx_http_request_t *r,
 static ngx_int_t ngx_http_invites_send_error(ngx_http_request_t *r,
     ngx_http_invites_err_e err);
 static ngx_int_t ngx_http_invites_send(ngx_http_request_t *r,
-    ngx_uint_t status, yajl_gen g);
+    ngx_uint_t status, ngx_str_t *body);
 static void ngx_http_invites_yajl_pool(ngx_pool_t *pool,
     yajl_alloc_funcs *af);
 static void *ngx_http_invites_yajl_malloc(void *pool, size_t size);
@@ -430,6 +430,7 @@ static ngx_int_t
 ngx_http_invites_start(ngx_http_request_t *r, ngx_http_invites_ctx_t *ctx)
 {
     ngx_int_t                     rc;
+    ngx_str_t                     body;
     ngx_http_invites_err_e        err;
     ngx_http_invites_loc_conf_t  *ilcf;
 
@@ -463,7 +464,9 @@ ngx_http_invites_start(ngx_http_request_t *r, ngx_http_invites_ctx_t *ctx)
         }
 
         return ngx_http_invites_send(r, NGX_HTTP_OK,
-                                     ngx_http_invites_json_empty(&ctx->alloc));
+                                     ngx_http_invites_json_empty(&ctx->alloc,
+                                                                 &body)
+                                     == NGX_OK ? &body : NULL);
     }
 
     rc = ngx_http_invites_send_query(r, ctx,
@@ -582,7 +585,8 @@ static ngx_int_t
 ngx_http_invites_result(ngx_http_request_t *r, ngx_http_invites_ctx_t *ctx,
     PGresult *res, ngx_int_t *rc)
 {
-    yajl_gen                    g;
+    ngx_int_t                   written;
+    ngx_str_t                   body;
     ngx_uint_t                  n;
     ngx_http_invites_err_e      err;
     ngx_http_invites_invite_t  *invites;
@@ -603,19 +607,22 @@ ngx_http_invites_result(ngx_http_request_t *r, ngx_http_invites_ctx_t *ctx,
 
     case NGX_HTTP_INVITES_CREATE:
     case NGX_HTTP_INVITES_READ:
-        g = ngx_http_invites_json_invite(invites, &ctx->alloc);
+        written = ngx_http_invites_json_invite(invites, &ctx->alloc,
+                                               &body);
         break;
 
     case NGX_HTTP_INVITES_LIST:
-        g = ngx_http_invites_json_list(invites, n, &ctx->alloc);
+        written = ngx_http_invites_json_list(invites, n, &ctx->alloc,
+                                             &body);
         break;
 
     default: /* NGX_HTTP_INVITES_DELETE */
-        g = ngx_http_invites_json_empty(&ctx->alloc);
+        written = ngx_http_invites_json_empty(&ctx->alloc, &body);
         break;
     }
 
-    *rc = ngx_http_invites_send(r, NGX_HTTP_OK, g);
+    *rc = ngx_http_invites_send(r, NGX_HTTP_OK,
+                                written == NGX_OK ? &body : NULL);
 
     return NGX_OK;
 }
@@ -659,6 +666,7 @@ ngx_http_invites_answer(ngx_http_request_t *r, ngx_int_t rc,
 static ngx_int_t
 ngx_http_invites_send_error(ngx_http_request_t *r, ngx_http_invites_err_e err)
 {
+    ngx_str_t                        body;
     yajl_alloc_funcs                 af;
     ngx_table_elt_t                 *h;
     const ngx_http_invites_error_t  *e;
@@ -688,36 +696,34 @@ ngx_http_invites_send_error(ngx_http_request_t *r, ngx_http_invites_err_e err)
     ngx_http_invites_yajl_pool(r->pool, &af);
 
     return ngx_http_invites_send(r, e->status,
-                                 ngx_http_invites_json_error(err, &af));
+                                 ngx_http_invites_json_error(err, &af, &body)
+                                 == NGX_OK ? &body : NULL);
 }
 
 
 static ngx_int_t
-ngx_http_invites_send(ngx_http_request_t *r, ngx_uint_t status, yajl_gen g)
+ngx_http_invites_send(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *body)
 {
-    size_t         len;
-    ngx_int_t      rc;
-    ngx_buf_t     *b;
-    ngx_chain_t    out;
-    const u_char  *buf;
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
 
-    if (g == NULL) {
+    if (body == NULL) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "invites: cannot write the JSON response");
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    /* the generator's buffer is in the request's pool: sent as it is */
-
-    (void) yajl_gen_get_buf(g, &buf, &len);
+    /* the writer's buffer is in the request's pool: sent as it is */
 
     b = ngx_calloc_buf(r->pool);
     if (b == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    b->pos = (u_char *) buf;
-    b->last = (u_char *) buf + len;
+    b->pos = body->data;
+    b->last = body->data + body->len;
     b->memory = 1;
     b->last_buf = (r == r->main) ? 1 : 0;
     b->last_in_chain = 1;
@@ -725,7 +731,7 @@ ngx_http_invites_send(ngx_http_request_t *r, ngx_uint_t status, yajl_gen g)
     r->connection->log->action = "sending response to client";
 
     r->headers_out.status = status;
-    r->headers_out.content_length_n = len;
+    r->headers_out.content_length_n = body->len;
     ngx_str_set(&r->headers_out.content_type, "application/json");
     r->headers_out.content_type_len = r->headers_out.content_type.len;
     r->headers_out.content_type_lowcase = NULL;

@@ -9,12 +9,6 @@
 #include "ngx_http_invites_json.h"
 
 
-/* an invite of plain values: the keys and punctuation, and four values */
-#define NGX_HTTP_INVITES_JSON_INVITE                                          \
-    (sizeof("{'id':'','group_id':'','email':'','code':''}")                   \
-     + 4 * (size_t) NGX_HTTP_INVITES_MAX_FIELD)
-
-
 typedef struct {
     ngx_http_invites_req_t     *req;
     ngx_http_invites_err_e      err;
@@ -41,15 +35,16 @@ static int ngx_http_invites_json_map_key(void *data, const u_char *key,
     size_t len);
 static int ngx_http_invites_json_end(void *data);
 static int ngx_http_invites_json_start_array(void *data);
-static yajl_gen ngx_http_invites_json_gen(yajl_alloc_funcs *af);
-static ngx_int_t ngx_http_invites_json_plain(const ngx_str_t *s);
-static yajl_gen_status ngx_http_invites_json_str(yajl_gen g,
-    const ngx_str_t *s);
-static yajl_gen_status ngx_http_invites_json_key(yajl_gen g,
-    const char *key);
-static yajl_gen_status ngx_http_invites_json_invite_map(yajl_gen g,
+static u_char *ngx_http_invites_json_alloc(yajl_alloc_funcs *af, size_t size,
+    ngx_str_t *out);
+static ssize_t ngx_http_invites_json_invite_len(
     ngx_http_invites_invite_t *invite);
-static yajl_gen ngx_http_invites_json_done(yajl_gen g, yajl_gen_status st);
+static u_char *ngx_http_invites_json_invite_obj(u_char *p,
+    ngx_http_invites_invite_t *invite);
+static ssize_t ngx_http_invites_json_str_len(const ngx_str_t *s);
+static u_char *ngx_http_invites_json_str(u_char *p, const ngx_str_t *s);
+static u_char ngx_http_invites_json_short_escape(u_char c);
+static ngx_int_t ngx_http_invites_json_plain(const u_char *p, size_t len);
 
 
 #define ngx_http_invites_err(st, id, detail, text)                            \
@@ -612,218 +607,336 @@ ngx_http_invites_json_error_info(ngx_http_invites_err_e err)
 
 
 /*
- * The writers return a generator holding the whole response, or NULL when
- * memory ran out or a value was not UTF-8; the caller takes the buffer and
- * frees the generator.
+ * The writers fill one buffer of the exact size, allocated with af (or
+ * malloc() when af is NULL) and left in *out: a first pass measures every
+ * value escaped and checks that it is UTF-8, a second writes.  NGX_ERROR
+ * means memory ran out or a value was not UTF-8.
  */
 
-yajl_gen
+ngx_int_t
 ngx_http_invites_json_invite(ngx_http_invites_invite_t *invite,
-    yajl_alloc_funcs *af)
+    yajl_alloc_funcs *af, ngx_str_t *out)
 {
-    yajl_gen         g;
-    yajl_gen_status  st;
+    u_char   *p;
+    ssize_t   len;
 
-    g = ngx_http_invites_json_gen(af);
-    if (g == NULL) {
-        return NULL;
+    len = ngx_http_invites_json_invite_len(invite);
+    if (len < 0) {
+        return NGX_ERROR;
     }
 
-    st = yajl_gen_map_open(g);
-    st |= ngx_http_invites_json_key(g, "invite");
-    st |= ngx_http_invites_json_invite_map(g, invite);
-    st |= yajl_gen_map_close(g);
+    p = ngx_http_invites_json_alloc(af, sizeof("{\"invite\":}") - 1 + len,
+                                    out);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
 
-    return ngx_http_invites_json_done(g, st);
+    p = ngx_cpymem(p, "{\"invite\":", sizeof("{\"invite\":") - 1);
+    p = ngx_http_invites_json_invite_obj(p, invite);
+    *p = '}';
+
+    return NGX_OK;
 }
 
 
-yajl_gen
+ngx_int_t
 ngx_http_invites_json_list(ngx_http_invites_invite_t *invites, ngx_uint_t n,
-    yajl_alloc_funcs *af)
+    yajl_alloc_funcs *af, ngx_str_t *out)
 {
-    yajl_gen         g;
-    ngx_uint_t       i;
-    yajl_gen_status  st;
+    u_char      *p;
+    size_t       size;
+    ssize_t      len;
+    ngx_uint_t   i;
 
-    g = ngx_http_invites_json_gen(af);
-    if (g == NULL) {
-        return NULL;
-    }
-
-    st = yajl_gen_map_open(g);
-    st |= ngx_http_invites_json_key(g, "invites");
-    st |= yajl_gen_array_open(g);
+    size = sizeof("{\"invites\":[]}") - 1 + (n ? n - 1 : 0);
 
     for (i = 0; i < n; i++) {
-        st |= ngx_http_invites_json_invite_map(g, &invites[i]);
+        len = ngx_http_invites_json_invite_len(&invites[i]);
+        if (len < 0) {
+            return NGX_ERROR;
+        }
+
+        size += len;
     }
 
-    st |= yajl_gen_array_close(g);
-    st |= yajl_gen_map_close(g);
+    p = ngx_http_invites_json_alloc(af, size, out);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
 
-    return ngx_http_invites_json_done(g, st);
+    p = ngx_cpymem(p, "{\"invites\":[", sizeof("{\"invites\":[") - 1);
+
+    for (i = 0; i < n; i++) {
+        if (i) {
+            *p++ = ',';
+        }
+
+        p = ngx_http_invites_json_invite_obj(p, &invites[i]);
+    }
+
+    *p++ = ']';
+    *p = '}';
+
+    return NGX_OK;
 }
 
 
-yajl_gen
-ngx_http_invites_json_empty(yajl_alloc_funcs *af)
+ngx_int_t
+ngx_http_invites_json_empty(yajl_alloc_funcs *af, ngx_str_t *out)
 {
-    yajl_gen         g;
-    yajl_gen_status  st;
+    u_char  *p;
 
-    g = ngx_http_invites_json_gen(af);
-    if (g == NULL) {
-        return NULL;
+    p = ngx_http_invites_json_alloc(af, sizeof("{}") - 1, out);
+    if (p == NULL) {
+        return NGX_ERROR;
     }
 
-    st = yajl_gen_map_open(g);
-    st |= yajl_gen_map_close(g);
+    *p++ = '{';
+    *p = '}';
 
-    return ngx_http_invites_json_done(g, st);
+    return NGX_OK;
 }
 
 
-yajl_gen
-ngx_http_invites_json_error(ngx_http_invites_err_e err, yajl_alloc_funcs *af)
+/* the error texts are ASCII without anything to escape (t/unit checks) */
+
+ngx_int_t
+ngx_http_invites_json_error(ngx_http_invites_err_e err, yajl_alloc_funcs *af,
+    ngx_str_t *out)
 {
-    yajl_gen                         g;
-    yajl_gen_status                  st;
+    u_char                          *p;
     const ngx_http_invites_error_t  *e;
 
     e = ngx_http_invites_json_error_info(err);
 
-    g = ngx_http_invites_json_gen(af);
-    if (g == NULL) {
+    p = ngx_http_invites_json_alloc(af,
+            sizeof("{'id':'','code':000,'detail':'','status':''}") - 1
+            + e->id.len + e->detail.len + e->status_text.len, out);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(p, "{\"id\":\"", sizeof("{\"id\":\"") - 1);
+    p = ngx_cpymem(p, e->id.data, e->id.len);
+    p = ngx_cpymem(p, "\",\"code\":", sizeof("\",\"code\":") - 1);
+    *p++ = (u_char) ('0' + e->status / 100 % 10);
+    *p++ = (u_char) ('0' + e->status / 10 % 10);
+    *p++ = (u_char) ('0' + e->status % 10);
+    p = ngx_cpymem(p, ",\"detail\":\"", sizeof(",\"detail\":\"") - 1);
+    p = ngx_cpymem(p, e->detail.data, e->detail.len);
+    p = ngx_cpymem(p, "\",\"status\":\"", sizeof("\",\"status\":\"") - 1);
+    p = ngx_cpymem(p, e->status_text.data, e->status_text.len);
+    *p++ = '"';
+    *p = '}';
+
+    return NGX_OK;
+}
+
+
+static u_char *
+ngx_http_invites_json_alloc(yajl_alloc_funcs *af, size_t size, ngx_str_t *out)
+{
+    u_char  *p;
+
+    p = (af != NULL) ? af->malloc(af->ctx, size) : malloc(size);
+    if (p == NULL) {
         return NULL;
     }
 
-    st = yajl_gen_map_open(g);
-    st |= ngx_http_invites_json_key(g, "id");
-    st |= ngx_http_invites_json_str(g, &e->id);
-    st |= ngx_http_invites_json_key(g, "code");
-    st |= yajl_gen_integer(g, e->status);
-    st |= ngx_http_invites_json_key(g, "detail");
-    st |= ngx_http_invites_json_str(g, &e->detail);
-    st |= ngx_http_invites_json_key(g, "status");
-    st |= ngx_http_invites_json_str(g, &e->status_text);
-    st |= yajl_gen_map_close(g);
+    out->data = p;
+    out->len = size;
 
-    return ngx_http_invites_json_done(g, st);
+    return p;
 }
 
 
-static yajl_gen
-ngx_http_invites_json_gen(yajl_alloc_funcs *af)
+/* the length of an invite object, or -1 when a value is not UTF-8 */
+
+static ssize_t
+ngx_http_invites_json_invite_len(ngx_http_invites_invite_t *invite)
 {
-    return yajl_gen_alloc(af);
+    ssize_t  id, group_id, email, code;
+
+    id = ngx_http_invites_json_str_len(&invite->id);
+    group_id = ngx_http_invites_json_str_len(&invite->group_id);
+    email = ngx_http_invites_json_str_len(&invite->email);
+    code = ngx_http_invites_json_str_len(&invite->code);
+
+    if (id < 0 || group_id < 0 || email < 0 || code < 0) {
+        return -1;
+    }
+
+    return sizeof("{'id':'','group_id':'','email':'','code':''}") - 1
+           + id + group_id + email + code;
 }
 
 
-/* printable ASCII with nothing to escape goes out as it is */
+static u_char *
+ngx_http_invites_json_invite_obj(u_char *p, ngx_http_invites_invite_t *invite)
+{
+    p = ngx_cpymem(p, "{\"id\":\"", sizeof("{\"id\":\"") - 1);
+    p = ngx_http_invites_json_str(p, &invite->id);
+    p = ngx_cpymem(p, "\",\"group_id\":\"",
+                   sizeof("\",\"group_id\":\"") - 1);
+    p = ngx_http_invites_json_str(p, &invite->group_id);
+    p = ngx_cpymem(p, "\",\"email\":\"", sizeof("\",\"email\":\"") - 1);
+    p = ngx_http_invites_json_str(p, &invite->email);
+    p = ngx_cpymem(p, "\",\"code\":\"", sizeof("\",\"code\":\"") - 1);
+    p = ngx_http_invites_json_str(p, &invite->code);
+    *p++ = '"';
+    *p++ = '}';
 
-static ngx_int_t
-ngx_http_invites_json_plain(const ngx_str_t *s)
+    return p;
+}
+
+
+/*
+ * The length of a value written as the contents of a JSON string, or -1
+ * when it is not strict UTF-8 (no overlong forms, surrogates or code
+ * points above U+10FFFF).  Quotes, backslashes and control characters are
+ * escaped; everything else, U+007F and non-ASCII included, goes out as it
+ * is.
+ */
+
+static ssize_t
+ngx_http_invites_json_str_len(const ngx_str_t *s)
 {
     u_char  c;
-    size_t  i;
+    size_t  i, len;
 
-    if (s->len > NGX_HTTP_INVITES_MAX_FIELD) {
-        return 0;
+    if (ngx_http_invites_json_plain(s->data, s->len)) {
+        return s->len;
+    }
+
+    if (ngx_http_invites_utf8_valid(s->data, s->len) != NGX_OK) {
+        return -1;
+    }
+
+    len = s->len;
+
+    for (i = 0; i < s->len; i++) {
+        c = s->data[i];
+
+        if (c < 0x20) {
+            len += ngx_http_invites_json_short_escape(c) ? 1 : 5;
+
+        } else if (c == '"' || c == '\\') {
+            len++;
+        }
+    }
+
+    return len;
+}
+
+
+static u_char *
+ngx_http_invites_json_str(u_char *p, const ngx_str_t *s)
+{
+    u_char         c, e;
+    size_t         i;
+    static u_char  hex[] = "0123456789ABCDEF";
+
+    if (ngx_http_invites_json_plain(s->data, s->len)) {
+        return ngx_cpymem(p, s->data, s->len);
     }
 
     for (i = 0; i < s->len; i++) {
         c = s->data[i];
 
-        if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            *p++ = c;
+            continue;
+        }
+
+        *p++ = '\\';
+
+        if (c >= 0x20) {
+            *p++ = c;
+            continue;
+        }
+
+        e = ngx_http_invites_json_short_escape(c);
+
+        if (e) {
+            *p++ = e;
+            continue;
+        }
+
+        *p++ = 'u';
+        *p++ = '0';
+        *p++ = '0';
+        *p++ = hex[c >> 4];
+        *p++ = hex[c & 0xf];
+    }
+
+    return p;
+}
+
+
+/* the letter of a control character's two-byte escape, or 0 for \u00XX */
+
+static u_char
+ngx_http_invites_json_short_escape(u_char c)
+{
+    switch (c) {
+    case '\b':
+        return 'b';
+    case '\f':
+        return 'f';
+    case '\n':
+        return 'n';
+    case '\r':
+        return 'r';
+    case '\t':
+        return 't';
+    default:
+        return 0;
+    }
+}
+
+
+/*
+ * Whether a value goes out as it is: ASCII from 0x20 up without a quote or
+ * a backslash, as ids, codes and most emails are.  Eight bytes at a time:
+ * each term below has some byte's top bit set if and only if one of the
+ * word's bytes is above 0x7f, below 0x20, a quote or a backslash (the
+ * subtractions' borrows may mark more bytes than that, never fewer and
+ * never in a word that has none).
+ */
+
+#define ngx_http_invites_bytes(b)  ((uint64_t) 0x0101010101010101 * (b))
+
+static ngx_int_t
+ngx_http_invites_json_plain(const u_char *p, size_t len)
+{
+    u_char    c;
+    uint64_t  w, q, b, bad;
+
+    bad = 0;
+
+    for ( /* void */ ; len >= 8; p += 8, len -= 8) {
+        ngx_memcpy(&w, p, 8);
+
+        q = w ^ ngx_http_invites_bytes('"');
+        b = w ^ ngx_http_invites_bytes('\\');
+
+        bad |= w
+               | ((w - ngx_http_invites_bytes(0x20)) & ~w)
+               | ((q - ngx_http_invites_bytes(0x01)) & ~q)
+               | ((b - ngx_http_invites_bytes(0x01)) & ~b);
+    }
+
+    if (bad & ngx_http_invites_bytes(0x80)) {
+        return 0;
+    }
+
+    while (len--) {
+        c = *p++;
+
+        if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') {
             return 0;
         }
     }
 
     return 1;
-}
-
-
-/*
- * Anything but plain ASCII is checked with the strict UTF-8 validator
- * (yajl's own lets overlong forms and surrogates through) and escaped by
- * yajl.
- */
-
-static yajl_gen_status
-ngx_http_invites_json_str(yajl_gen g, const ngx_str_t *s)
-{
-    if (ngx_http_invites_utf8_valid(s->data, s->len) != NGX_OK) {
-        return yajl_gen_invalid_string;
-    }
-
-    return yajl_gen_string(g, s->data, s->len);
-}
-
-
-static yajl_gen_status
-ngx_http_invites_json_key(yajl_gen g, const char *key)
-{
-    return yajl_gen_string(g, (const u_char *) key, ngx_strlen(key));
-}
-
-
-/*
- * An invite whose four values are plain ASCII, as ids, codes, emails and
- * most group ids are, is written in one piece through yajl's verbatim
- * path, a tenth of the cost of yajl's escaping; any other goes through
- * yajl value by value.
- */
-
-static yajl_gen_status
-ngx_http_invites_json_invite_map(yajl_gen g,
-    ngx_http_invites_invite_t *invite)
-{
-    u_char           *p;
-    yajl_gen_status   st;
-    u_char            buf[NGX_HTTP_INVITES_JSON_INVITE];
-
-    if (ngx_http_invites_json_plain(&invite->id)
-        && ngx_http_invites_json_plain(&invite->group_id)
-        && ngx_http_invites_json_plain(&invite->email)
-        && ngx_http_invites_json_plain(&invite->code))
-    {
-        p = ngx_cpymem(buf, "{\"id\":\"", sizeof("{\"id\":\"") - 1);
-        p = ngx_cpymem(p, invite->id.data, invite->id.len);
-        p = ngx_cpymem(p, "\",\"group_id\":\"",
-                       sizeof("\",\"group_id\":\"") - 1);
-        p = ngx_cpymem(p, invite->group_id.data, invite->group_id.len);
-        p = ngx_cpymem(p, "\",\"email\":\"", sizeof("\",\"email\":\"") - 1);
-        p = ngx_cpymem(p, invite->email.data, invite->email.len);
-        p = ngx_cpymem(p, "\",\"code\":\"", sizeof("\",\"code\":\"") - 1);
-        p = ngx_cpymem(p, invite->code.data, invite->code.len);
-        p = ngx_cpymem(p, "\"}", sizeof("\"}") - 1);
-
-        return yajl_gen_number(g, (const char *) buf, p - buf);
-    }
-
-    st = yajl_gen_map_open(g);
-    st |= ngx_http_invites_json_key(g, "id");
-    st |= ngx_http_invites_json_str(g, &invite->id);
-    st |= ngx_http_invites_json_key(g, "group_id");
-    st |= ngx_http_invites_json_str(g, &invite->group_id);
-    st |= ngx_http_invites_json_key(g, "email");
-    st |= ngx_http_invites_json_str(g, &invite->email);
-    st |= ngx_http_invites_json_key(g, "code");
-    st |= ngx_http_invites_json_str(g, &invite->code);
-    st |= yajl_gen_map_close(g);
-
-    return st;
-}
-
-
-static yajl_gen
-ngx_http_invites_json_done(yajl_gen g, yajl_gen_status st)
-{
-    if (st != yajl_gen_status_ok) {
-        yajl_gen_free(g);
-        return NULL;
-    }
-
-    return g;
 }

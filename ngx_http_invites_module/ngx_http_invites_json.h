@@ -8,7 +8,6 @@
 #define _NGX_HTTP_INVITES_JSON_H_INCLUDED_
 
 
-#include <yajl/yajl_gen.h>
 #include <yajl/yajl_common.h>
 
 #include "ngx_http_invites_module.h"
@@ -16,9 +15,10 @@
 
 /*
  * The request parser and the response writer.  Neither needs a running
- * nginx: a test or fuzz program can call them with plain buffers.  yajl
- * allocates with af (the module passes the request's pool), or with
- * malloc() when af is NULL.
+ * nginx: a test or fuzz program can call them with plain buffers.  Both
+ * allocate with af (the module passes the request's pool), or with
+ * malloc() when af is NULL; the writers leave the whole response in one
+ * buffer.
  */
 
 
@@ -36,13 +36,13 @@ ngx_http_invites_err_e ngx_http_invites_json_parse(const u_char *body,
 const ngx_http_invites_error_t *ngx_http_invites_json_error_info(
     ngx_http_invites_err_e err);
 
-yajl_gen ngx_http_invites_json_invite(ngx_http_invites_invite_t *invite,
-    yajl_alloc_funcs *af);
-yajl_gen ngx_http_invites_json_list(ngx_http_invites_invite_t *invites,
-    ngx_uint_t n, yajl_alloc_funcs *af);
-yajl_gen ngx_http_invites_json_empty(yajl_alloc_funcs *af);
-yajl_gen ngx_http_invites_json_error(ngx_http_invites_err_e err,
-    yajl_alloc_funcs *af);
+ngx_int_t ngx_http_invites_json_invite(ngx_http_invites_invite_t *invite,
+    yajl_alloc_funcs *af, ngx_str_t *out);
+ngx_int_t ngx_http_invites_json_list(ngx_http_invites_invite_t *invites,
+    ngx_uint_t n, yajl_alloc_funcs *af, ngx_str_t *out);
+ngx_int_t ngx_http_invites_json_empty(yajl_alloc_funcs *af, ngx_str_t *out);
+ngx_int_t ngx_http_invites_json_error(ngx_http_invites_err_e err,
+    yajl_alloc_funcs *af, ngx_str_t *out);
 
 
 #endif /* _NGX_HTTP_INVITES_JSON_H_INCLUDED_ */

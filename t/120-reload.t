@@ -10,8 +10,6 @@ use Time::HiRes qw(sleep time);
 plan 'no_plan';
 default_group('reload');
 
-sub module_backends { return sort { $a <=> $b } split /\n/, psql("SELECT pid $MODULE_BACKENDS") }
-
 # Polls until the module has at most $n backends (of @pids, when given);
 # returns the last count.
 sub wait_backends_at_most {

@@ -24,7 +24,10 @@ typedef struct {
 
 static ngx_int_t json_test_err(const char *name, ngx_http_invites_err_e *err);
 static size_t json_test_unescape(const char *in, u_char *out);
-static void json_test_gen(yajl_gen g, const char *expected, const char *what);
+static void json_test_out(ngx_int_t rc, ngx_str_t *out, const char *expected,
+    const char *what);
+static void json_test_error_texts(void);
+static int json_test_plain(const ngx_str_t *s);
 
 
 static json_test_name_t  json_test_names[] = {
@@ -51,6 +54,7 @@ main(void)
     char                        *body, *sp, line[1 << 17];
     u_char                       buf[1 << 17];
     size_t                       len;
+    ngx_str_t                    out;
     ngx_http_invites_req_t       req;
     ngx_http_invites_err_e       err, want;
     ngx_http_invites_invite_t    inv;
@@ -97,27 +101,58 @@ main(void)
     ngx_str_set(&inv.email, "\xc3\xa9@e");
     ngx_str_set(&inv.code, "12345678");
 
-    json_test_gen(ngx_http_invites_json_invite(&inv, NULL),
+    json_test_out(ngx_http_invites_json_invite(&inv, NULL, &out), &out,
                   "{\"invite\":{\"id\":\"x\\\"y\\\\z\","
                   "\"group_id\":\"line\\nbreak\\u0001\","
                   "\"email\":\"\xc3\xa9@e\",\"code\":\"12345678\"}}",
                   "writer escapes quotes, backslashes and controls");
 
-    json_test_gen(ngx_http_invites_json_list(&inv, 0, NULL), "{\"invites\":[]}",
-                  "an empty list is an empty array");
+    ngx_str_set(&inv.id, "\b\f\r\t\x1f\x7f/");
+    ngx_str_set(&inv.group_id, "");
 
-    json_test_gen(ngx_http_invites_json_empty(NULL), "{}", "Delete's answer");
+    json_test_out(ngx_http_invites_json_list(&inv, 1, NULL, &out), &out,
+                  "{\"invites\":[{\"id\":\"\\b\\f\\r\\t\\u001F\x7f/\","
+                  "\"group_id\":\"\","
+                  "\"email\":\"\xc3\xa9@e\",\"code\":\"12345678\"}]}",
+                  "short escapes, \\u00XX for the other controls, "
+                  "DEL and solidus as they are");
 
-    json_test_gen(ngx_http_invites_json_error(
-                      NGX_HTTP_INVITES_MISSING_GROUP_ID, NULL),
+    ngx_str_set(&inv.id, "0123456789\"abcdef");
+    ngx_str_set(&inv.group_id, "0123456\\89abcdef");
+    ngx_str_set(&inv.email, "012\xc3\xa9" "6789abcdef@e");
+    ngx_str_set(&inv.code, "01234567\n");
+
+    json_test_out(ngx_http_invites_json_invite(&inv, NULL, &out), &out,
+                  "{\"invite\":{\"id\":\"0123456789\\\"abcdef\","
+                  "\"group_id\":\"0123456\\\\89abcdef\","
+                  "\"email\":\"012\xc3\xa9" "6789abcdef@e\","
+                  "\"code\":\"01234567\\n\"}}",
+                  "a quote, a backslash, UTF-8 or a control found anywhere "
+                  "in a long value");
+
+    json_test_out(ngx_http_invites_json_list(&inv, 0, NULL, &out), &out,
+                  "{\"invites\":[]}", "an empty list is an empty array");
+
+    json_test_out(ngx_http_invites_json_empty(NULL, &out), &out, "{}",
+                  "Delete's answer");
+
+    json_test_out(ngx_http_invites_json_error(
+                      NGX_HTTP_INVITES_MISSING_GROUP_ID, NULL, &out), &out,
                   "{\"id\":\"MISSING_GROUP_ID\",\"code\":400,"
                   "\"detail\":\"Missing GroupID\",\"status\":\"Bad Request\"}",
                   "the micro error shape");
 
+    json_test_error_texts();
+
     ngx_str_set(&inv.email, "\xff");
 
-    json_test_gen(ngx_http_invites_json_invite(&inv, NULL), NULL,
+    json_test_out(ngx_http_invites_json_invite(&inv, NULL, &out), &out, NULL,
                   "writer refuses a value that is not UTF-8");
+
+    ngx_str_set(&inv.email, "\xed\xa0\x80@e");
+
+    json_test_out(ngx_http_invites_json_invite(&inv, NULL, &out), &out, NULL,
+                  "writer refuses a UTF-8-encoded surrogate");
 
     printf("1..%d\n", json_test_n);
 
@@ -167,15 +202,14 @@ json_test_unescape(const char *in, u_char *out)
 
 
 static void
-json_test_gen(yajl_gen g, const char *expected, const char *what)
+json_test_out(ngx_int_t rc, ngx_str_t *out, const char *expected,
+    const char *what)
 {
-    int            ok;
-    size_t         len;
-    const u_char  *buf;
+    int  ok;
 
     json_test_n++;
 
-    if (g == NULL) {
+    if (rc != NGX_OK) {
         ok = (expected == NULL);
         printf("%sok %d - %s (no output)\n", ok ? "" : "not ", json_test_n,
                what);
@@ -183,17 +217,66 @@ json_test_gen(yajl_gen g, const char *expected, const char *what)
         return;
     }
 
-    yajl_gen_get_buf(g, &buf, &len);
-
-    ok = expected && len == strlen(expected) && memcmp(buf, expected, len) == 0;
+    ok = expected && out->len == strlen(expected)
+         && memcmp(out->data, expected, out->len) == 0;
 
     printf("%sok %d - %s\n", ok ? "" : "not ", json_test_n, what);
 
     if (!ok) {
-        printf("# got %.*s\n", (int) len, buf);
+        printf("# got %.*s\n", (int) out->len, out->data);
     }
 
     json_test_failed += !ok;
 
-    yajl_gen_free(g);
+    free(out->data);
+}
+
+
+/* the error writer copies its texts as they are: none may need escaping */
+
+static void
+json_test_error_texts(void)
+{
+    int                              ok;
+    size_t                           i, k;
+    const ngx_str_t                 *t[3];
+    const ngx_http_invites_error_t  *e;
+
+    ok = 1;
+
+    for (i = 0; i < NGX_HTTP_INVITES_NERRORS; i++) {
+        e = ngx_http_invites_json_error_info((ngx_http_invites_err_e) i);
+        t[0] = &e->id;
+        t[1] = &e->detail;
+        t[2] = &e->status_text;
+
+        for (k = 0; k < 3; k++) {
+            ok &= json_test_plain(t[k]);
+        }
+
+        ok &= (e->status >= 100 && e->status <= 999);
+    }
+
+    json_test_n++;
+    json_test_failed += !ok;
+
+    printf("%sok %d - every error text is plain ASCII, every status 3 digits\n",
+           ok ? "" : "not ", json_test_n);
+}
+
+
+static int
+json_test_plain(const ngx_str_t *s)
+{
+    size_t  i;
+
+    for (i = 0; i < s->len; i++) {
+        if (s->data[i] < 0x20 || s->data[i] >= 0x7f || s->data[i] == '"'
+            || s->data[i] == '\\')
+        {
+            return 0;
+        }
+    }
+
+    return 1;
 }
