@@ -160,6 +160,39 @@ for my $w (@workers) {
     say '';
 }
 
+# pgbench with \startpipeline, when the run had it
+my @pipe_eps = grep { $r{pg_pipe}{$_} } @eps;
+
+if (@pipe_eps) {
+    say "## Against pgbench's own pipelining";
+    say '';
+    say "pgbench -M prepared over TCP sending $m{pgbench_pipeline} reads per "
+      . 'transaction between `\startpipeline` and `\endpipeline`, each with '
+      . 'its own parameters; its rate here is reads per second, its '
+      . 'latencies are of a whole batch. Ratios are module ÷ pgbench within '
+      . 'each repetition, as above.';
+    say '';
+    say '| endpoint | clients | workers | module req/s | pgbench TCP tps '
+      . '| pgbench pipelined reads/s | p50 / p99 ms of a batch '
+      . '| ÷ pgbench TCP | ÷ pgbench pipelined |';
+    say '|---|--:|--:|--:|--:|--:|--:|--:|--:|';
+    for my $ep (@pipe_eps) {
+        for my $c (@conns) {
+            for my $w (@workers) {
+                my $mod = pts('module', $ep, $w, $c);
+                my $tcp = pts('pg_tcp', $ep, '-', $c);
+                my $pipe = pts('pg_pipe', $ep, '-', $c);
+                say "| $label{$ep} | $c | $w | " . fmt_rate(rates($mod))
+                  . ' | ' . fmt_rate(rates($tcp)) . ' | '
+                  . fmt_rate(rates($pipe)) . ' | ' . fmt_lat($pipe) . ' | '
+                  . fmt_ratio(ratios($mod, $tcp)) . ' | '
+                  . fmt_ratio(ratios($mod, $pipe)) . ' |';
+            }
+        }
+    }
+    say '';
+}
+
 my %cg = map { $_->[0] => { n => $_->[1], ir => $_->[2] } } rows('callgrind.tsv');
 my %ipr = map { $_ => $cg{$_}{n} ? $cg{$_}{ir} / $cg{$_}{n} : 0 } keys %cg;
 

@@ -45,6 +45,9 @@ WORKERS=${BENCH_WORKERS:-1 2}
 ENDPOINTS=${BENCH_ENDPOINTS:-read_code read_id list create create_repeat delete}
 DB_POOL=${BENCH_DB_POOL:-16}
 PIPELINE=${BENCH_PIPELINE:-off}
+# > 0: also pgbench with \startpipeline, this many reads per transaction
+PGB_PIPE=${BENCH_PGBENCH_PIPELINE:-0}
+PARTS=${BENCH_PARTS:-throughput callgrind rss}
 READ_IDS=${BENCH_READ_IDS:-128}
 RSS_FIRST=10000
 CG_WARMUP=50
@@ -67,6 +70,7 @@ declare -A HTTP_PORT=()
 VG_PID=""
 NONCE=0
 
+has_part() { [[ " $PARTS " == *" $1 "* ]]; }
 log() { printf '%s\n' "bench: $*" >&2; }
 die() { log "$*"; exit 1; }
 
@@ -259,11 +263,11 @@ pgbench_scripts() {
     "$BENCH/stmts.pl" "$OPS_C" >"$stmts"
     mkdir -p "$DIR/pgbench"
 
-    perl - "$stmts" "$DIR/pgbench" "$READ_IDS" <<'PERL'
+    perl - "$stmts" "$DIR/pgbench" "$READ_IDS" "$PGB_PIPE" <<'PERL'
 use strict;
 use warnings;
 
-my ($stmts, $dir, $nids) = @ARGV;
+my ($stmts, $dir, $nids, $depth) = @ARGV;
 my %sql;
 open my $fh, '<', $stmts or die "$stmts: $!\n";
 while (<$fh>) {
@@ -335,6 +339,14 @@ my %script = (
         . "\\set t 1 + permute(:k, :pool)\n"
         . stmt('invites_delete', 't', 'delete_id'),
 );
+
+# pgbench's own pipelining: one transaction sends depth reads, each with
+# its own parameters, and waits for all of them
+for my $name (qw(read_code read_id list)) {
+    (my $body = $script{$name}) =~ s/^\Q$tenant\E// or die "$name\n";
+    $script{"$name.pipe"} = $tenant . "\\startpipeline\n"
+                          . $body x $depth . "\\endpipeline\n";
+}
 
 for my $name (keys %script) {
     open my $out, '>', "$dir/$name.sql" or die "$dir/$name.sql: $!\n";
@@ -586,7 +598,7 @@ point_log() {
 
 
 measure() {
-    local rep c ep w r n rps p50 p99 err kind host
+    local rep c ep w r n rps p50 p99 err kind kinds host
 
     : >"$DIR/results.tsv"
     : >"$DIR/notes.txt"
@@ -614,12 +626,28 @@ measure() {
                     fi
                 done
 
-                for kind in pg_tcp pg_unix; do
+                kinds="pg_tcp pg_unix"
+                if [ "$PGB_PIPE" -gt 0 ] \
+                   && [[ " read_code read_id list " == *" $ep "* ]]
+                then
+                    kinds="$kinds pg_pipe"
+                fi
+
+                for kind in $kinds; do
                     host=127.0.0.1
                     [ "$kind" = pg_unix ] && host="$DIR/pg"
                     [ "$ep" = delete ] && refill_delete pgbench
-                    read -r n rps p50 p99 err \
-                        < <(run_pgbench "$ep" "$host" "$c" "$SECS")
+                    if [ "$kind" = pg_pipe ]; then
+                        # reads per second; latencies are of a whole batch
+                        read -r n rps p50 p99 err \
+                            < <(run_pgbench "$ep.pipe" "$host" "$c" "$SECS")
+                        n=$((n * PGB_PIPE))
+                        rps=$(awk -v r="$rps" -v k="$PGB_PIPE" \
+                                  'BEGIN { printf "%.1f", r * k }')
+                    else
+                        read -r n rps p50 p99 err \
+                            < <(run_pgbench "$ep" "$host" "$c" "$SECS")
+                    fi
                     record "$rep $kind $ep - $c $rps $p50 $p99 $err"
                     point_log "$rep" "$c" "$ep" "$kind" "$rps" "$p50" \
                         "$p99" "${err#0}"
@@ -735,6 +763,7 @@ machine() {
         printf 'workers\t%s\n' "$WORKERS"
         printf 'db_pool\t%s\n' "$DB_POOL"
         printf 'pipeline\t%s\n' "$PIPELINE"
+        printf 'pgbench_pipeline\t%s\n' "$PGB_PIPE"
         printf 'read_ids\t%s\n' "$READ_IDS"
         printf 'delete_pool\t%s\n' "$DEL_POOL"
         printf 'cg_requests\t%s\n' "$CG_REQUESTS"
@@ -767,29 +796,36 @@ main() {
                + $(wc -w <<<"$ENDPOINTS") * ($(wc -w <<<"$WORKERS") + 2) ) ))
     pgpoints=$(( REPS * $(wc -w <<<"$CONNS") * $(wc -w <<<"$ENDPOINTS") * 2
                  * PG_WARMUP ))
-    log "$points points of ${SECS}s: about" \
-        "$(( (points * SECS + pgpoints) / 60 + 1 )) min" \
-        "of measuring, plus setup, callgrind and $RSS_REQUESTS requests for RSS"
+    has_part throughput \
+        && log "$points points of ${SECS}s: about" \
+               "$(( (points * SECS + pgpoints) / 60 + 1 )) min of measuring"
+    log "parts: $PARTS"
 
     pg_setup
     seed
     pgbench_scripts
     machine
 
-    for w in $WORKERS; do
-        nginx_start "w$w" "$w"
-        # open every pooled connection before the first point
-        run_wrk read_code "${HTTP_PORT[w$w]}" 64 1 >/dev/null
-    done
+    if has_part throughput; then
+        for w in $WORKERS; do
+            nginx_start "w$w" "$w"
+            # open every pooled connection before the first point
+            run_wrk read_code "${HTTP_PORT[w$w]}" 64 1 >/dev/null
+        done
 
-    measure
+        measure
 
-    for w in $WORKERS; do
-        nginx_stop "w$w"
-    done
+        for w in $WORKERS; do
+            nginx_stop "w$w"
+        done
+    fi
 
-    measure_callgrind
-    measure_rss
+    if has_part callgrind; then
+        measure_callgrind
+    fi
+    if has_part rss; then
+        measure_rss
+    fi
 
     printf 'load_end\t%s\n' "$(cut -d' ' -f1-3 /proc/loadavg)" \
         >>"$DIR/machine.tsv"
