@@ -217,6 +217,67 @@ if (%cg) {
     say '';
 }
 
+# perf: the rate of each run, then per command its share and kernel share
+my %prate = map { $_->[0] => { ep => $_->[1], c => $_->[2], rps => $_->[3] } }
+            rows('perf-rate.tsv');
+my %pshare;
+$pshare{$_->[0]}{$_->[1]} = { all => $_->[2], kernel => $_->[3] }
+    for rows('perf.tsv');
+
+# a command's share in a run, without creating it
+sub pshare {
+    my ($who, $cmd) = @_;
+    my $x = $pshare{$who}{$cmd};
+    return $x ? $x->{all} : 0;
+}
+
+if (%pshare) {
+    my @who = qw(module pgbench);
+    my %us = map {
+        my $rps = $prate{$_}{rps} // 0;
+        $_ => sub { $rps ? $m{cores} * 1e6 * $_[0] / 100 / $rps : 0 }
+    } @who;
+    my %busy;
+    for my $w (@who) {
+        $busy{$w} += $pshare{$w}{$_}{all}
+            for grep { $_ ne 'swapper' } keys %{ $pshare{$w} };
+    }
+    my %seen;
+    my @cmds = grep { !$seen{$_}++ }
+               sort { pshare('module', $b) + pshare('pgbench', $b)
+                      <=> pshare('module', $a) + pshare('pgbench', $a)
+                      or $a cmp $b }
+               map { keys %{ $pshare{$_} } } @who;
+
+    say '## Where the CPU goes (perf)';
+    say '';
+    say "Read by code at $prate{module}{c} clients, once through a one-worker "
+      . 'nginx (wrk) and once as pgbench -M prepared over TCP, each for one '
+      . 'point: `perf record -e cpu-clock -a` (a software event, sampled on '
+      . 'every CPU), the samples of each command, the part of them in the '
+      . 'kernel, and what that is in CPU microseconds per request or '
+      . 'transaction (cores × share ÷ rate). `swapper` is idle time.';
+    say '';
+    say '| command | module run: share | kernel | µs per request '
+      . '| pgbench run: share | kernel | µs per transaction |';
+    say '|---|--:|--:|--:|--:|--:|--:|';
+    for my $cmd (@cmds) {
+        next unless grep { pshare($_, $cmd) >= 0.5 } @who;
+        say "| $cmd | " . join(' | ', map {
+            my $x = $pshare{$_}{$cmd};
+            $x ? sprintf('%.1f%% | %.1f%% | %s', $x->{all}, $x->{kernel},
+                         $cmd eq 'swapper' ? '' : sprintf('%.1f', $us{$_}->($x->{all})))
+               : ' | | ';
+        } @who) . ' |';
+    }
+    say sprintf '| all but idle | %.1f%% | | %.1f | %.1f%% | | %.1f |',
+        $busy{module}, $us{module}->($busy{module}),
+        $busy{pgbench}, $us{pgbench}->($busy{pgbench});
+    say sprintf '| rate | %.0f req/s | | | %.0f tps | | |',
+        $prate{module}{rps} // 0, $prate{pgbench}{rps} // 0;
+    say '';
+}
+
 my %rss = map { $_->[0] => { n => $_->[1], kb => $_->[2] } } rows('rss.tsv');
 
 if (%rss) {

@@ -47,7 +47,8 @@ DB_POOL=${BENCH_DB_POOL:-16}
 PIPELINE=${BENCH_PIPELINE:-off}
 # > 0: also pgbench with \startpipeline, this many reads per transaction
 PGB_PIPE=${BENCH_PGBENCH_PIPELINE:-0}
-PARTS=${BENCH_PARTS:-throughput callgrind rss}
+# perf needs perf_event_open(), which containers often refuse: not in smoke
+PARTS=${BENCH_PARTS:-throughput callgrind rss$([ "$SMOKE" -eq 1 ] || echo ' perf')}
 READ_IDS=${BENCH_READ_IDS:-128}
 RSS_FIRST=10000
 CG_WARMUP=50
@@ -111,6 +112,10 @@ need_tools() {
     do
         command -v "${t%%:*}" >/dev/null || missing+=("${t#*:}")
     done
+
+    if has_part perf; then
+        command -v perf >/dev/null || missing+=(linux-perf)
+    fi
 
     [ "${#missing[@]}" -eq 0 ] && return 0
     [ "$(id -u)" -eq 0 ] || die "missing: ${missing[*]} (apt-get install them)"
@@ -714,6 +719,62 @@ measure_callgrind() {
 }
 
 
+# perf_shares FILE: "command share% kernel-share%" lines of a system-wide
+# perf.data
+perf_shares() {
+    perf report -i "$1" --sort comm,dso --stdio -q 2>/dev/null \
+        | awk '$1 ~ /%$/ {
+                   sub(/%/, "", $1)
+                   all[$2] += $1
+                   if ($3 == "[kernel.kallsyms]") kernel[$2] += $1
+               }
+               END {
+                   for (c in all) printf "%s\t%.2f\t%.2f\n", c, all[c], kernel[c]
+               }'
+}
+
+
+# Where the two cores go: perf's cpu-clock software event, sampled on all
+# CPUs while Read by code runs at the largest client count, once through a
+# one-worker nginx and once as pgbench over TCP.  Shares per command.
+measure_perf() {
+    local c ep=read_code who rps delay recorder
+
+    c=${CONNS##* }
+    nginx_start perf 1
+    run_wrk "$ep" "${HTTP_PORT[perf]}" "$c" 1 >/dev/null
+
+    : >"$DIR/perf.tsv"
+
+    for who in module pgbench; do
+        # pgbench's first PG_WARMUP seconds are left out, as in its points
+        delay=0
+        [ "$who" = pgbench ] && delay=$PG_WARMUP
+        (sleep "$delay"
+         exec perf record -q -e cpu-clock -a -o "$DIR/perf-$who.data" \
+             -- sleep "$SECS" >/dev/null 2>&1) &
+        recorder=$!
+
+        if [ "$who" = module ]; then
+            read -r _ rps _ _ _ \
+                < <(run_wrk "$ep" "${HTTP_PORT[perf]}" "$c" "$SECS")
+        else
+            read -r _ rps _ _ _ \
+                < <(run_pgbench "$ep" 127.0.0.1 "$c" "$SECS")
+        fi
+
+        wait "$recorder" || die "perf record failed"
+        printf '%s\t%s\t%s\t%s\n' "$who" "$ep" "$c" "$rps" \
+            >>"$DIR/perf-rate.tsv"
+        perf_shares "$DIR/perf-$who.data" \
+            | sed "s/^/$who\t/" >>"$DIR/perf.tsv"
+        log "perf $who: $(awk -F'\t' -v w="$who" '$1 == w && $3 >= 0.5 { printf "%s %s%%  ", $2, $3 }' "$DIR/perf.tsv")"
+    done
+
+    nginx_stop perf
+}
+
+
 # a fresh single-worker nginx: RSS at start, after RSS_FIRST requests of
 # every kind, after RSS_REQUESTS in all
 measure_rss() {
@@ -776,7 +837,7 @@ machine() {
 
 
 main() {
-    local points pgpoints w start
+    local points pgpoints pipes w start
 
     start=$(date +%s)
     need_tools
@@ -794,8 +855,13 @@ main() {
     # pgbench points take a second more, see run_pgbench
     points=$(( REPS * $(wc -w <<<"$CONNS") * ( $(wc -w <<<"$WORKERS")
                + $(wc -w <<<"$ENDPOINTS") * ($(wc -w <<<"$WORKERS") + 2) ) ))
-    pgpoints=$(( REPS * $(wc -w <<<"$CONNS") * $(wc -w <<<"$ENDPOINTS") * 2
-                 * PG_WARMUP ))
+    pipes=0
+    if [ "$PGB_PIPE" -gt 0 ]; then
+        pipes=$(wc -w < <(grep -owE 'read_code|read_id|list' <<<"$ENDPOINTS"))
+    fi
+    points=$(( points + REPS * $(wc -w <<<"$CONNS") * pipes ))
+    pgpoints=$(( REPS * $(wc -w <<<"$CONNS")
+                 * ($(wc -w <<<"$ENDPOINTS") * 2 + pipes) * PG_WARMUP ))
     has_part throughput \
         && log "$points points of ${SECS}s: about" \
                "$(( (points * SECS + pgpoints) / 60 + 1 )) min of measuring"
@@ -825,6 +891,9 @@ main() {
     fi
     if has_part rss; then
         measure_rss
+    fi
+    if has_part perf; then
+        measure_perf
     fi
 
     printf 'load_end\t%s\n' "$(cut -d' ' -f1-3 /proc/loadavg)" \
