@@ -45,6 +45,11 @@ WORKERS=${BENCH_WORKERS:-1 2}
 ENDPOINTS=${BENCH_ENDPOINTS:-read_code read_id list create create_repeat delete}
 DB_POOL=${BENCH_DB_POOL:-16}
 PIPELINE=${BENCH_PIPELINE:-off}
+DB_TRANSPORT=${BENCH_DB_TRANSPORT:-tcp}
+case "$DB_TRANSPORT" in
+    tcp|unix) ;;
+    *) echo "BENCH_DB_TRANSPORT: tcp or unix" >&2; exit 2 ;;
+esac
 # > 0: also pgbench with \startpipeline, this many reads per transaction
 PGB_PIPE=${BENCH_PGBENCH_PIPELINE:-0}
 # perf needs perf_event_open(), which containers often refuse: not in smoke
@@ -389,8 +394,10 @@ note_exhausted() {
 # nginx_conf NAME WORKERS PORT [single]
 nginx_conf() {
     local name=$1 workers=$2 port=$3 single=${4:-} d="$DIR/$1" master=on
+    local db_host=127.0.0.1
 
     [ -n "$single" ] && master=off
+    [ "$DB_TRANSPORT" = unix ] && db_host="$DIR/pg"
     mkdir -p "$d/logs" "$d/tmp"
     cat >"$d/nginx.conf" <<CONF
 load_module $MODULE;
@@ -414,7 +421,7 @@ http {
     scgi_temp_path $d/tmp/scgi;
     keepalive_requests 1000000;
 
-    invites_db "host=127.0.0.1 port=$PG_PORT dbname=invites user=invites";
+    invites_db "host=$db_host port=$PG_PORT dbname=invites user=invites";
     invites_db_pool $DB_POOL;
     invites_db_pipeline $PIPELINE;
 
@@ -824,6 +831,7 @@ machine() {
         printf 'workers\t%s\n' "$WORKERS"
         printf 'db_pool\t%s\n' "$DB_POOL"
         printf 'pipeline\t%s\n' "$PIPELINE"
+        printf 'db_transport\t%s\n' "$DB_TRANSPORT"
         printf 'pgbench_pipeline\t%s\n' "$PGB_PIPE"
         printf 'read_ids\t%s\n' "$READ_IDS"
         printf 'delete_pool\t%s\n' "$DEL_POOL"
