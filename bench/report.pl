@@ -259,7 +259,7 @@ if (%pshare) {
     say '## Where the CPU goes (perf)';
     say '';
     say "Read by code at $prate{module}{c} clients, once through a one-worker "
-      . 'nginx (wrk) and once as pgbench -M prepared over TCP, each for one '
+      . "nginx (wrk) and once as pgbench -M prepared over $tr, each for one "
       . 'point: `perf record -e cpu-clock -a` (a software event, sampled on '
       . 'every CPU), the samples of each command, the part of them in the '
       . 'kernel, and what that is in CPU microseconds per request or '

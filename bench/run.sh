@@ -741,13 +741,15 @@ perf_shares() {
 }
 
 
-# Where the two cores go: perf's cpu-clock software event, sampled on all
-# CPUs while Read by code runs at the largest client count, once through a
-# one-worker nginx and once as pgbench over TCP.  Shares per command.
+# Where the CPU goes: perf's cpu-clock software event, sampled on all CPUs
+# while Read by code runs at the largest client count, once through a
+# one-worker nginx and once as pgbench over the module's transport.  Shares
+# per command.
 measure_perf() {
-    local c ep=read_code who rps delay recorder
+    local c ep=read_code who rps delay recorder host=127.0.0.1
 
     c=${CONNS##* }
+    [ "$DB_TRANSPORT" = unix ] && host="$DIR/pg"
     nginx_start perf 1
     run_wrk "$ep" "${HTTP_PORT[perf]}" "$c" 1 >/dev/null
 
@@ -767,7 +769,7 @@ measure_perf() {
                 < <(run_wrk "$ep" "${HTTP_PORT[perf]}" "$c" "$SECS")
         else
             read -r _ rps _ _ _ \
-                < <(run_pgbench "$ep" 127.0.0.1 "$c" "$SECS")
+                < <(run_pgbench "$ep" "$host" "$c" "$SECS")
         fi
 
         wait "$recorder" || die "perf record failed"
