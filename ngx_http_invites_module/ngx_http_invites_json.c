@@ -898,8 +898,8 @@ ngx_http_invites_json_short_escape(u_char c)
 /*
  * Whether a value goes out as it is: ASCII from 0x20 up without a quote or
  * a backslash, as ids, codes and most emails are.  Eight bytes at a time:
- * each term below has some byte's top bit set if and only if one of the
- * word's bytes is above 0x7f, below 0x20, a quote or a backslash (the
+ * together, the terms below set some byte's top bit if and only if one of
+ * the word's bytes is above 0x7f, below 0x20, a quote or a backslash (the
  * subtractions' borrows may mark more bytes than that, never fewer and
  * never in a word that has none).
  */
