@@ -609,8 +609,22 @@ point_log() {
 }
 
 
+# keep REP KIND EP WORKERS CONNS WHO N RPS P50 P99 ERRORS: one point, for
+# the report and the log
+keep() {
+    local rep=$1 kind=$2 ep=$3 w=$4 c=$5 who=$6 n=$7 rps=$8 p50=$9 \
+          p99=${10} err=${11}
+
+    record "$rep $kind $ep $w $c $rps $p50 $p99 $err"
+    point_log "$rep" "$c" "$ep" "$who" "$rps" "$p50" "$p99" "${err#0}"
+    if [ "$ep" = delete ]; then
+        note_exhausted "$who" "$c" "$rep" "$n"
+    fi
+}
+
+
 measure() {
-    local rep c ep w r n rps p50 p99 err kind kinds host
+    local rep c ep w n rps p50 p99 err kind kinds host script per
 
     : >"$DIR/results.tsv"
     : >"$DIR/notes.txt"
@@ -620,9 +634,8 @@ measure() {
             for w in $WORKERS; do
                 read -r n rps p50 p99 err \
                     < <(run_wrk static "${HTTP_PORT[w$w]}" "$c" "$SECS")
-                record "$rep static static $w $c $rps $p50 $p99 $err"
-                point_log "$rep" "$c" static "nginx w$w" "$rps" "$p50" \
-                    "$p99" "${err#0}"
+                keep "$rep" static static "$w" "$c" "nginx w$w" \
+                     "$n" "$rps" "$p50" "$p99" "$err"
             done
 
             for ep in $ENDPOINTS; do
@@ -630,12 +643,8 @@ measure() {
                     [ "$ep" = delete ] && refill_delete module
                     read -r n rps p50 p99 err \
                         < <(run_wrk "$ep" "${HTTP_PORT[w$w]}" "$c" "$SECS")
-                    record "$rep module $ep $w $c $rps $p50 $p99 $err"
-                    point_log "$rep" "$c" "$ep" "module w$w" "$rps" "$p50" \
-                        "$p99" "${err#0}"
-                    if [ "$ep" = delete ]; then
-                        note_exhausted "module w$w" "$c" "$rep" "$n"
-                    fi
+                    keep "$rep" module "$ep" "$w" "$c" "module w$w" \
+                         "$n" "$rps" "$p50" "$p99" "$err"
                 done
 
                 kinds="pg_tcp pg_unix"
@@ -649,23 +658,23 @@ measure() {
                     host=127.0.0.1
                     [ "$kind" = pg_unix ] && host="$DIR/pg"
                     [ "$ep" = delete ] && refill_delete pgbench
+
+                    # pipelined: reads per second, latencies of a whole batch
+                    script=$ep
+                    per=1
                     if [ "$kind" = pg_pipe ]; then
-                        # reads per second; latencies are of a whole batch
-                        read -r n rps p50 p99 err \
-                            < <(run_pgbench "$ep.pipe" "$host" "$c" "$SECS")
-                        n=$((n * PGB_PIPE))
-                        rps=$(awk -v r="$rps" -v k="$PGB_PIPE" \
-                                  'BEGIN { printf "%.1f", r * k }')
-                    else
-                        read -r n rps p50 p99 err \
-                            < <(run_pgbench "$ep" "$host" "$c" "$SECS")
+                        script="$ep.pipe"
+                        per=$PGB_PIPE
                     fi
-                    record "$rep $kind $ep - $c $rps $p50 $p99 $err"
-                    point_log "$rep" "$c" "$ep" "$kind" "$rps" "$p50" \
-                        "$p99" "${err#0}"
-                    if [ "$ep" = delete ]; then
-                        note_exhausted "$kind" "$c" "$rep" "$n"
-                    fi
+
+                    read -r n rps p50 p99 err \
+                        < <(run_pgbench "$script" "$host" "$c" "$SECS")
+                    n=$((n * per))
+                    rps=$(awk -v r="$rps" -v k="$per" \
+                              'BEGIN { printf "%.1f", r * k }')
+
+                    keep "$rep" "$kind" "$ep" - "$c" "$kind" \
+                         "$n" "$rps" "$p50" "$p99" "$err"
                 done
             done
         done
