@@ -14,6 +14,13 @@ default_group('maxconn');
 my $MAX = 3;
 my ($WORKERS, $POOL) = (2, 4);
 my $DURATION = slow(8);
+my $LOCATION = <<"CONF";
+    location /invites/Invites/ {
+        invites_api;
+        invites_db_pool $POOL;
+        add_header X-Worker \$pid always;
+    }
+CONF
 
 pg_super(<<"SQL");
 ALTER SYSTEM SET max_connections = $MAX;
@@ -26,13 +33,7 @@ pg_start();
 is(psql('SHOW max_connections'), $MAX, "PostgreSQL runs with max_connections = $MAX");
 is(psql('SHOW log_connections'), 'on', 'and logs every connection');
 
-start_nginx(<<"CONF", workers => $WORKERS);
-    location /invites/Invites/ {
-        invites_api;
-        invites_db_pool $POOL;
-        add_header X-Worker \$pid always;
-    }
-CONF
+start_nginx($LOCATION, workers => $WORKERS);
 my @workers = worker_pids();
 is(scalar @workers, $WORKERS, "$WORKERS workers, pool $POOL each");
 
@@ -90,13 +91,7 @@ is(psql("SELECT count(*) $MODULE_BACKENDS"), 0, 'no module backend left after qu
 pg_super('ALTER SYSTEM SET max_connections = 1');
 pg_stop();
 pg_start();
-start_nginx(<<"CONF", workers => $WORKERS);
-    location /invites/Invites/ {
-        invites_api;
-        invites_db_pool $POOL;
-        add_header X-Worker \$pid always;
-    }
-CONF
+start_nginx($LOCATION, workers => $WORKERS);
 @workers = worker_pids();
 $from = server_log_size();
 $t0 = time;
