@@ -808,8 +808,6 @@ ngx_http_invites_db_wait_handler(ngx_event_t *ev)
 }
 
 
-/* takes what results are complete; never waits inside libpq */
-
 /*
  * Takes what results are complete; never waits inside libpq.  A query ends
  * with NULL, or in a pipeline with its Sync (which libpq reports after the
@@ -909,8 +907,6 @@ ngx_http_invites_db_results(ngx_http_invites_db_conn_t *pc)
     ngx_http_invites_db_dispatch(db, 1);
 }
 
-
-/* the command on pc is complete: hand over its result, reuse pc */
 
 /* the statements are prepared: the connection takes queries from now on */
 
