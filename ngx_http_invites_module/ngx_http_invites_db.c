@@ -656,11 +656,19 @@ ngx_http_invites_db_run(ngx_http_invites_db_conn_t *pc,
         ngx_add_timer(&pc->timer, q->timeout);
     }
 
-    /* to the back of the line, or out of it when full */
+    /*
+     * Where pc waits for its next query.  Full, it leaves the line.  In a
+     * pipeline, reads pile up on the connection first in line, so that its
+     * backend takes them in batches; after a write, whose commit waits for
+     * the disk, it goes to the back, so that writes spread over the
+     * backends and commit together, and reads go to another one.
+     */
 
-    ngx_http_invites_db_ready(pc, 0);
+    if (pc->ninflight == pc->depth) {
+        ngx_http_invites_db_ready(pc, 0);
 
-    if (pc->ninflight < pc->depth) {
+    } else if (q->writes) {
+        ngx_http_invites_db_ready(pc, 0);
         ngx_http_invites_db_ready(pc, 1);
     }
 

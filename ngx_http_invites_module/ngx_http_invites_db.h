@@ -16,7 +16,8 @@
 /*
  * A per-worker pool of non-blocking PostgreSQL connections driven by nginx
  * events, with a bounded FIFO of queries waiting for a free connection.
- * It knows statements by name only; the caller owns what they mean.
+ * It knows statements by name, and whether they write; the caller owns
+ * what they mean.
  */
 
 
@@ -47,6 +48,7 @@ struct ngx_http_invites_db_query_s {
     ngx_http_invites_db_handler_pt   handler;
     void                            *data;
     ngx_log_t                       *log;
+    unsigned                         writes:1;
 
     /* owned by the pool */
     ngx_http_invites_db_t           *db;

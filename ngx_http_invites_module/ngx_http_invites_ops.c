@@ -416,6 +416,14 @@ ngx_http_invites_op_stmt_name(ngx_http_invites_op_t *op)
 }
 
 
+ngx_uint_t
+ngx_http_invites_op_writes(ngx_http_invites_op_t *op)
+{
+    return op->stmt == NGX_HTTP_INVITES_STMT_CREATE
+           || op->stmt == NGX_HTTP_INVITES_STMT_DELETE;
+}
+
+
 const char *
 ngx_http_invites_op_prepare_sql(void)
 {

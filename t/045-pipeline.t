@@ -92,3 +92,50 @@ $r = create('after@example.com');
 is($r->{status}, 200, 'the pipeline serves again');
 
 stop_nginx();
+
+# ---- with more connections: reads pile up on one, writes spread over all
+
+my $POOL = 4;
+start_nginx(<<"CONF");
+    location /invites/Invites/ {
+        invites_db_pool $POOL;
+        invites_db_pipeline on;
+        invites_api;
+    }
+CONF
+
+# more Creates than one connection carries (32), held behind a lock, open
+# every connection
+$lock = hold_lock();
+@h = map { create_start("open$_\@example.com", timeout => 10) } 1 .. 100;
+my $waiting = wait_lock_waiters($POOL, 10);
+release_lock($lock);
+@r = map { http_end($_) } @h;
+is($waiting, $POOL, "100 Creates wait for a lock, on $POOL connections");
+is(scalar(grep { $_->{status} == 200 } @r), 100, 'and all succeed');
+is(psql("SELECT count(*) $MODULE_BACKENDS"), $POOL,
+   "over all $POOL connections");
+
+sub used_since {
+    my $since = shift;
+    return psql("SELECT count(*) $MODULE_BACKENDS AND query_start > '$since'");
+}
+
+my $since = psql('SELECT clock_timestamp()');
+@h = map {
+    http_start('POST', "$API/Read", qq({"id":"$r[$_]{json}{invite}{id}"}),
+               timeout => 10)
+} 0 .. 19;
+is(scalar(grep { http_end($_)->{status} == 200 } @h), 20,
+   '20 concurrent Reads succeed');
+is(used_since($since), 1, 'all on one connection, whose backend batches them');
+
+$since = psql('SELECT clock_timestamp()');
+@h = map { create_start("spread$_\@example.com", timeout => 10) } 1 .. 8;
+is(scalar(grep { http_end($_)->{status} == 200 } @h), 8,
+   '8 concurrent Creates succeed');
+is(used_since($since), $POOL, "spread over the $POOL connections, whose "
+   . 'backends commit side by side');
+
+error_log_clean('no alert, crit or crash in error.log');
+stop_nginx();
