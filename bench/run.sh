@@ -391,13 +391,21 @@ note_exhausted() {
 }
 
 
+# pg_host TRANSPORT: where PostgreSQL listens over it (unix, else TCP)
+pg_host() {
+    if [ "$1" = unix ]; then
+        echo "$DIR/pg"
+    else
+        echo 127.0.0.1
+    fi
+}
+
+
 # nginx_conf NAME WORKERS PORT [single]
 nginx_conf() {
     local name=$1 workers=$2 port=$3 single=${4:-} d="$DIR/$1" master=on
-    local db_host=127.0.0.1
 
     [ -n "$single" ] && master=off
-    [ "$DB_TRANSPORT" = unix ] && db_host="$DIR/pg"
     mkdir -p "$d/logs" "$d/tmp"
     cat >"$d/nginx.conf" <<CONF
 load_module $MODULE;
@@ -421,7 +429,7 @@ http {
     scgi_temp_path $d/tmp/scgi;
     keepalive_requests 1000000;
 
-    invites_db "host=$db_host port=$PG_PORT dbname=invites user=invites";
+    invites_db "host=$(pg_host "$DB_TRANSPORT") port=$PG_PORT dbname=invites user=invites";
     invites_db_pool $DB_POOL;
     invites_db_pipeline $PIPELINE;
 
@@ -655,8 +663,7 @@ measure() {
                 fi
 
                 for kind in $kinds; do
-                    host=127.0.0.1
-                    [ "$kind" = pg_unix ] && host="$DIR/pg"
+                    host=$(pg_host "${kind#pg_}")
                     [ "$ep" = delete ] && refill_delete pgbench
 
                     # pipelined: reads per second, latencies of a whole batch
@@ -755,10 +762,10 @@ perf_shares() {
 # one-worker nginx and once as pgbench over the module's transport.  Shares
 # per command.
 measure_perf() {
-    local c ep=read_code who rps delay recorder host=127.0.0.1
+    local c ep=read_code who rps delay recorder host
 
     c=${CONNS##* }
-    [ "$DB_TRANSPORT" = unix ] && host="$DIR/pg"
+    host=$(pg_host "$DB_TRANSPORT")
     nginx_start perf 1
     run_wrk "$ep" "${HTTP_PORT[perf]}" "$c" 1 >/dev/null
 
