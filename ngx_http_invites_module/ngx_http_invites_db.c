@@ -33,6 +33,7 @@ struct ngx_http_invites_db_conn_s {
     ngx_connection_t                *c;
     ngx_queue_t                      queue;     /* in db->ready */
     ngx_event_t                      timer;
+    ngx_event_t                      push;      /* posted while corked */
     ngx_http_invites_db_state_e      state;
     PostgresPollingStatusType        poll;
 
@@ -50,6 +51,8 @@ struct ngx_http_invites_db_conn_s {
     unsigned                         ready:1;
     unsigned                         flushing:1;
     unsigned                         failed:1;
+    unsigned                         tcp:1;
+    unsigned                         corked:1;
 };
 
 
@@ -70,6 +73,9 @@ static void ngx_http_invites_db_connect_poll(ngx_http_invites_db_conn_t *pc);
 static ngx_int_t ngx_http_invites_db_run(ngx_http_invites_db_conn_t *pc,
     ngx_http_invites_db_query_t *q);
 static ngx_int_t ngx_http_invites_db_flush(ngx_http_invites_db_conn_t *pc);
+static void ngx_http_invites_db_cork(ngx_http_invites_db_conn_t *pc);
+static void ngx_http_invites_db_push_handler(ngx_event_t *ev);
+static ngx_uint_t ngx_http_invites_db_is_tcp(ngx_http_invites_db_conn_t *pc);
 static void ngx_http_invites_db_read_handler(ngx_event_t *rev);
 static void ngx_http_invites_db_write_handler(ngx_event_t *wev);
 static void ngx_http_invites_db_timer_handler(ngx_event_t *ev);
@@ -113,6 +119,10 @@ ngx_http_invites_db_init(ngx_http_invites_db_t *db, ngx_cycle_t *cycle)
         pc->timer.handler = ngx_http_invites_db_timer_handler;
         pc->timer.data = pc;
         pc->timer.log = db->log;
+
+        pc->push.handler = ngx_http_invites_db_push_handler;
+        pc->push.data = pc;
+        pc->push.log = db->log;
     }
 
     ngx_queue_init(&db->ready);
@@ -399,6 +409,8 @@ ngx_http_invites_db_open(ngx_http_invites_db_t *db)
     pc->ready = 0;
     pc->flushing = 0;
     pc->failed = 0;
+    pc->tcp = 0;
+    pc->corked = 0;
     pc->res = NULL;
 
     db->nopen++;
@@ -629,6 +641,10 @@ ngx_http_invites_db_run(ngx_http_invites_db_conn_t *pc,
                    "invites: running %s, %ui in flight before",
                    q->stmt, pc->ninflight);
 
+    if (pc->ninflight && pc->tcp && !pc->corked) {
+        ngx_http_invites_db_cork(pc);
+    }
+
     /* in a pipeline, a Sync of its own: an error ends this query only */
 
     if (PQsendQueryPrepared(pc->pg, q->stmt, q->nparams, q->values,
@@ -692,6 +708,67 @@ ngx_http_invites_db_flush(ngx_http_invites_db_conn_t *pc)
     default:
         return NGX_ERROR;
     }
+}
+
+
+/*
+ * libpq sends a pipeline's every Sync at once.  While the backend is busy
+ * anyway, the queries of one turn of the event loop are held back in the
+ * socket and leave together after it: one segment, one wakeup of the
+ * backend, and no wait added, as the push is posted to this very turn.
+ */
+
+static void
+ngx_http_invites_db_cork(ngx_http_invites_db_conn_t *pc)
+{
+    if (ngx_tcp_nopush(pc->c->fd) == -1) {
+        ngx_log_error(NGX_LOG_WARN, pc->db->log, ngx_socket_errno,
+                      "invites: " ngx_tcp_nopush_n " failed, sending "
+                      "every query at once");
+        pc->tcp = 0;
+        return;
+    }
+
+    pc->corked = 1;
+    ngx_post_event(&pc->push, &ngx_posted_events);
+}
+
+
+static void
+ngx_http_invites_db_push_handler(ngx_event_t *ev)
+{
+    ngx_http_invites_db_conn_t  *pc;
+
+    pc = ev->data;
+
+    if (!pc->corked) {
+        return;
+    }
+
+    pc->corked = 0;
+
+    if (ngx_tcp_push(pc->c->fd) == -1) {
+        ngx_log_error(NGX_LOG_ERR, pc->db->log, ngx_socket_errno,
+                      "invites: " ngx_tcp_push_n " failed");
+        ngx_http_invites_db_fail(pc, NGX_HTTP_INVITES_DB_UNAVAILABLE);
+    }
+}
+
+
+static ngx_uint_t
+ngx_http_invites_db_is_tcp(ngx_http_invites_db_conn_t *pc)
+{
+    socklen_t       len;
+    ngx_sockaddr_t  sa;
+
+    len = sizeof(ngx_sockaddr_t);
+
+    if (getsockname(pc->c->fd, &sa.sockaddr, &len) == -1) {
+        return 0;
+    }
+
+    return sa.sockaddr.sa_family == AF_INET
+           || sa.sockaddr.sa_family == AF_INET6;
 }
 
 
@@ -944,9 +1021,11 @@ ngx_http_invites_db_prepared(ngx_http_invites_db_conn_t *pc)
 
     db->nstarting--;
 
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, db->log, 0,
-                   "invites: connection ready, pipeline depth %ui",
-                   pc->depth);
+    pc->tcp = db->pipeline && ngx_http_invites_db_is_tcp(pc);
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, db->log, 0,
+                   "invites: connection ready, pipeline depth %ui, tcp %ui",
+                   pc->depth, (ngx_uint_t) pc->tcp);
 
     pc->state = NGX_HTTP_INVITES_DB_IDLE;
     pc->c->idle = 1;
@@ -1073,6 +1152,12 @@ ngx_http_invites_db_close(ngx_http_invites_db_conn_t *pc,
     if (pc->timer.timer_set) {
         ngx_del_timer(&pc->timer);
     }
+
+    if (pc->push.posted) {
+        ngx_delete_posted_event(&pc->push);
+    }
+
+    pc->corked = 0;
 
     ngx_http_invites_db_unwrap(pc);
 
