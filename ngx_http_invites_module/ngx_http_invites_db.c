@@ -60,6 +60,8 @@ struct ngx_http_invites_db_conn_s {
     (&(pc)->inflight[((pc)->head + (i)) % NGX_HTTP_INVITES_DB_DEPTH])
 
 
+static ngx_http_invites_db_conn_t *ngx_http_invites_db_pick(
+    ngx_http_invites_db_t *db, ngx_http_invites_db_query_t *q);
 static void ngx_http_invites_db_dispatch(ngx_http_invites_db_t *db,
     ngx_uint_t fail);
 static ngx_int_t ngx_http_invites_db_in_backoff(ngx_http_invites_db_t *db);
@@ -210,10 +212,21 @@ ngx_http_invites_db_send(ngx_http_invites_db_t *db,
     /* the common case: a connection can take it now, nobody waits */
 
     while (ngx_queue_empty(&db->waiting) && !ngx_queue_empty(&db->ready)) {
-        pc = ngx_queue_data(ngx_queue_head(&db->ready),
-                            ngx_http_invites_db_conn_t, queue);
+        pc = ngx_http_invites_db_pick(db, q);
 
         if (ngx_http_invites_db_run(pc, q) == NGX_OK) {
+
+            /*
+             * A write that found no connection free (in a pipeline) waits
+             * for another's commit: open one more for the writes to come.
+             */
+
+            if (q->writes && pc->ninflight > 1 && db->nstarting == 0
+                && db->nopen < db->size && !ngx_http_invites_db_in_backoff(db))
+            {
+                (void) ngx_http_invites_db_open(db);
+            }
+
             return NGX_HTTP_INVITES_OK;
         }
 
@@ -271,6 +284,41 @@ ngx_http_invites_db_cancel(ngx_http_invites_db_query_t *q)
     }
 
     q->conn = NULL;
+}
+
+
+/*
+ * The connection a query goes to when nobody waits: the first in line, or
+ * for a write the one with the fewest queries in flight, so that commits
+ * wait for the disk side by side rather than one after another.
+ */
+
+static ngx_http_invites_db_conn_t *
+ngx_http_invites_db_pick(ngx_http_invites_db_t *db,
+    ngx_http_invites_db_query_t *q)
+{
+    ngx_queue_t                 *qu;
+    ngx_http_invites_db_conn_t  *pc, *best;
+
+    best = ngx_queue_data(ngx_queue_head(&db->ready),
+                          ngx_http_invites_db_conn_t, queue);
+
+    if (!q->writes) {
+        return best;
+    }
+
+    for (qu = ngx_queue_head(&db->ready);
+         qu != ngx_queue_sentinel(&db->ready) && best->ninflight;
+         qu = ngx_queue_next(qu))
+    {
+        pc = ngx_queue_data(qu, ngx_http_invites_db_conn_t, queue);
+
+        if (pc->ninflight < best->ninflight) {
+            best = pc;
+        }
+    }
+
+    return best;
 }
 
 

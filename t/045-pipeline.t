@@ -6,6 +6,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Invites::Test;
 use Invites::Scenario;
+use Time::HiRes qw(sleep);
 
 plan 'no_plan';
 workers 1;
@@ -136,6 +137,49 @@ is(scalar(grep { http_end($_)->{status} == 200 } @h), 8,
    '8 concurrent Creates succeed');
 is(used_since($since), $POOL, "spread over the $POOL connections, whose "
    . 'backends commit side by side');
+
+stop_nginx();
+
+# ---- writes open the connections they need; reads do not
+
+start_nginx(<<"CONF");
+    location /invites/Invites/ {
+        invites_db_pool $POOL;
+        invites_db_pipeline on;
+        invites_api;
+    }
+CONF
+
+is(http('POST', "$API/Read", qq({"id":"$r[0]{json}{invite}{id}"}))->{status},
+   200, 'a Read opens the first connection');
+@h = map {
+    http_start('POST', "$API/Read", qq({"id":"$r[$_]{json}{invite}{id}"}),
+               timeout => 10)
+} 0 .. 19;
+is(scalar(grep { http_end($_)->{status} == 200 } @h), 20,
+   '20 concurrent Reads succeed');
+is(psql("SELECT count(*) $MODULE_BACKENDS"), 1, 'over one connection');
+
+# Creates of an invite that another transaction is inserting wait for it,
+# so each finds the connections before it busy (a row lock: a table lock
+# would stop the new connections' PREPARE too)
+my $dbh = DBI->connect('dbi:Pg:dbname=invites;host=127.0.0.1;port='
+    . Invites::Test::pg_port(), 'invites', '',
+    {AutoCommit => 0, RaiseError => 1, PrintError => 0});
+$dbh->do(q{INSERT INTO invites (tenant, id, group_id, email, code) VALUES
+           ('', 'eeeeeeee-eeee-4eee-8eee-eeeeeeeeeeee', 'pipe',
+            'grow@example.com', '99999999')});
+@h = ();
+for (1 .. 12) {
+    push @h, create_start('grow@example.com', timeout => 10);
+    sleep 0.2;
+}
+$waiting = wait_lock_waiters($POOL, 10);
+$dbh->rollback;
+$dbh->disconnect;
+is(scalar(grep { http_end($_)->{status} == 200 } @h), 12,
+   '12 Creates of an invite being inserted elsewhere succeed');
+is($waiting, $POOL, "they waited on $POOL connections, opened for them");
 
 error_log_clean('no alert, crit or crash in error.log');
 stop_nginx();
