@@ -24,6 +24,7 @@ typedef struct {
     ngx_uint_t                   queue_max;
     ngx_msec_t                   connect_timeout;
     ngx_msec_t                   timeout;
+    ngx_msec_t                   idle_timeout;
     ngx_flag_t                   pipeline;
     ngx_http_complex_value_t    *tenant;
     ngx_uint_t                   auth;

@@ -85,6 +85,7 @@ static void ngx_http_invites_db_wait_handler(ngx_event_t *ev);
 static void ngx_http_invites_db_results(ngx_http_invites_db_conn_t *pc);
 static void ngx_http_invites_db_prepared(ngx_http_invites_db_conn_t *pc);
 static void ngx_http_invites_db_complete(ngx_http_invites_db_conn_t *pc);
+static void ngx_http_invites_db_rest(ngx_http_invites_db_conn_t *pc);
 static void ngx_http_invites_db_ready(ngx_http_invites_db_conn_t *pc,
     ngx_uint_t on);
 static void ngx_http_invites_db_close(ngx_http_invites_db_conn_t *pc,
@@ -920,6 +921,14 @@ ngx_http_invites_db_timer_handler(ngx_event_t *ev)
         return;
     }
 
+    if (pc->state == NGX_HTTP_INVITES_DB_IDLE) {
+        ngx_log_error(NGX_LOG_INFO, pc->db->log, 0,
+                      "invites: closing a PostgreSQL connection idle for "
+                      "%M ms", pc->db->idle_timeout);
+        ngx_http_invites_db_close(pc, NGX_HTTP_INVITES_DB_UNAVAILABLE);
+        return;
+    }
+
     ngx_log_error(NGX_LOG_ERR, pc->db->log, 0,
                   "invites: connecting to PostgreSQL timed out");
     ngx_http_invites_db_fail(pc, NGX_HTTP_INVITES_DB_UNAVAILABLE);
@@ -1077,6 +1086,7 @@ ngx_http_invites_db_prepared(ngx_http_invites_db_conn_t *pc)
 
     pc->state = NGX_HTTP_INVITES_DB_IDLE;
     pc->c->idle = 1;
+    ngx_http_invites_db_rest(pc);
     ngx_http_invites_db_ready(pc, 1);
 
     ngx_http_invites_db_dispatch(db, 1);
@@ -1133,6 +1143,7 @@ ngx_http_invites_db_complete(ngx_http_invites_db_conn_t *pc)
     } else {
         pc->state = NGX_HTTP_INVITES_DB_IDLE;
         pc->c->idle = 1;
+        ngx_http_invites_db_rest(pc);
     }
 
     if (pc->state != NGX_HTTP_INVITES_DB_FREE && !pc->ready) {
@@ -1154,6 +1165,17 @@ ngx_http_invites_db_complete(ngx_http_invites_db_conn_t *pc)
 
     if (res) {
         PQclear(res);
+    }
+}
+
+
+/* pc has nothing in flight: it is closed if it rests too long */
+
+static void
+ngx_http_invites_db_rest(ngx_http_invites_db_conn_t *pc)
+{
+    if (pc->db->idle_timeout) {
+        ngx_add_timer(&pc->timer, pc->db->idle_timeout);
     }
 }
 

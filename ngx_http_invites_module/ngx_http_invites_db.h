@@ -69,6 +69,7 @@ struct ngx_http_invites_db_s {
     ngx_uint_t                       queue_max;
     ngx_msec_t                       connect_timeout;
     ngx_msec_t                       statement_timeout;
+    ngx_msec_t                       idle_timeout;    /* 0: never */
     unsigned                         auth:1;
     unsigned                         pipeline:1;
 

@@ -91,6 +91,13 @@ static ngx_command_t  ngx_http_invites_commands[] = {
       offsetof(ngx_http_invites_loc_conf_t, timeout),
       &ngx_http_invites_positive_post },
 
+    { ngx_string("invites_db_idle_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_invites_loc_conf_t, idle_timeout),
+      NULL },
+
     { ngx_string("invites_db_pipeline"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
       ngx_conf_set_flag_slot,
@@ -205,6 +212,7 @@ ngx_http_invites_create_loc_conf(ngx_conf_t *cf)
     conf->queue_max = NGX_CONF_UNSET_UINT;
     conf->connect_timeout = NGX_CONF_UNSET_MSEC;
     conf->timeout = NGX_CONF_UNSET_MSEC;
+    conf->idle_timeout = NGX_CONF_UNSET_MSEC;
     conf->pipeline = NGX_CONF_UNSET;
     conf->auth = NGX_CONF_UNSET_UINT;
     conf->auth_cache_ttl = NGX_CONF_UNSET_MSEC;
@@ -229,6 +237,7 @@ ngx_http_invites_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_msec_value(conf->connect_timeout, prev->connect_timeout,
                               5000);
     ngx_conf_merge_msec_value(conf->timeout, prev->timeout, 5000);
+    ngx_conf_merge_msec_value(conf->idle_timeout, prev->idle_timeout, 60000);
     ngx_conf_merge_value(conf->pipeline, prev->pipeline, 0);
 
     if (conf->tenant == NULL) {
@@ -287,12 +296,14 @@ ngx_http_invites_pool_of(ngx_conf_t *cf, ngx_http_invites_loc_conf_t *conf)
         if (db->size != conf->pool_size
             || db->queue_max != conf->queue_max
             || db->connect_timeout != conf->connect_timeout
+            || db->idle_timeout != conf->idle_timeout
             || db->pipeline != (ngx_uint_t) conf->pipeline)
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "conflicting \"invites_db_pool\", "
                                "\"invites_db_queue\", "
-                               "\"invites_db_connect_timeout\" or "
+                               "\"invites_db_connect_timeout\", "
+                               "\"invites_db_idle_timeout\" or "
                                "\"invites_db_pipeline\" for the same "
                                "\"invites_db\"");
             return NGX_ERROR;
@@ -314,6 +325,7 @@ ngx_http_invites_pool_of(ngx_conf_t *cf, ngx_http_invites_loc_conf_t *conf)
     db->size = conf->pool_size;
     db->queue_max = conf->queue_max;
     db->connect_timeout = conf->connect_timeout;
+    db->idle_timeout = conf->idle_timeout;
     db->statement_timeout = conf->timeout;
     db->pipeline = conf->pipeline;
     db->auth = (conf->auth == NGX_HTTP_INVITES_AUTH_KEY);

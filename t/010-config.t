@@ -173,3 +173,26 @@ POST /invites/Invites/Create
  "POST /b/Read\n{\"code\":\"00000000\"}"]
 --- error_code eval
 [200, 404]
+
+
+
+=== TEST 15: invites_db_idle_timeout takes a time
+--- config
+    location /invites/Invites/ {
+        invites_db_idle_timeout soon;
+        invites_api;
+    }
+--- must_die: "invites_db_idle_timeout" directive invalid value
+
+
+
+=== TEST 16: two locations sharing invites_db with different idle timeouts conflict
+--- config
+    location /a/ {
+        invites_db_idle_timeout 10s;
+        invites_api;
+    }
+    location /b/ {
+        invites_api;
+    }
+--- must_die: "invites_db_idle_timeout"
