@@ -51,7 +51,7 @@ struct ngx_http_invites_db_conn_s {
     unsigned                         ready:1;
     unsigned                         flushing:1;
     unsigned                         failed:1;
-    unsigned                         tcp:1;
+    unsigned                         tcp_nopush:1;
     unsigned                         corked:1;
 };
 
@@ -458,7 +458,7 @@ ngx_http_invites_db_open(ngx_http_invites_db_t *db)
     pc->ready = 0;
     pc->flushing = 0;
     pc->failed = 0;
-    pc->tcp = 0;
+    pc->tcp_nopush = 0;
     pc->corked = 0;
     pc->res = NULL;
 
@@ -690,7 +690,7 @@ ngx_http_invites_db_run(ngx_http_invites_db_conn_t *pc,
                    "invites: running %s, %ui in flight before",
                    q->stmt, pc->ninflight);
 
-    if (pc->ninflight && pc->tcp && !pc->corked) {
+    if (pc->ninflight && pc->tcp_nopush && !pc->corked) {
         ngx_http_invites_db_cork(pc);
     }
 
@@ -774,7 +774,7 @@ ngx_http_invites_db_cork(ngx_http_invites_db_conn_t *pc)
         ngx_log_error(NGX_LOG_WARN, pc->db->log, ngx_socket_errno,
                       "invites: " ngx_tcp_nopush_n " failed, sending "
                       "every query at once");
-        pc->tcp = 0;
+        pc->tcp_nopush = 0;
         return;
     }
 
@@ -1078,11 +1078,11 @@ ngx_http_invites_db_prepared(ngx_http_invites_db_conn_t *pc)
 
     db->nstarting--;
 
-    pc->tcp = db->pipeline && ngx_http_invites_db_is_tcp(pc);
+    pc->tcp_nopush = db->pipeline && ngx_http_invites_db_is_tcp(pc);
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, db->log, 0,
-                   "invites: connection ready, pipeline depth %ui, tcp %ui",
-                   pc->depth, (ngx_uint_t) pc->tcp);
+                   "invites: connection ready, pipeline depth %ui, nopush %ui",
+                   pc->depth, (ngx_uint_t) pc->tcp_nopush);
 
     pc->state = NGX_HTTP_INVITES_DB_IDLE;
     pc->c->idle = 1;
