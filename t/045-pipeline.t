@@ -97,13 +97,14 @@ stop_nginx();
 # ---- with more connections: reads pile up on one, writes spread over all
 
 my $POOL = 4;
-start_nginx(<<"CONF");
+my $POOLED = <<"CONF";
     location /invites/Invites/ {
         invites_db_pool $POOL;
         invites_db_pipeline on;
         invites_api;
     }
 CONF
+start_nginx($POOLED);
 
 # more Creates than one connection carries (32), held behind a lock, open
 # every connection
@@ -122,13 +123,17 @@ sub used_since {
     return psql("SELECT count(*) $MODULE_BACKENDS AND query_start > '$since'");
 }
 
+# 20 concurrent Reads of the invites @r made: how many answer 200
+sub read_20 {
+    my @reads = map {
+        http_start('POST', "$API/Read", qq({"id":"$r[$_]{json}{invite}{id}"}),
+                   timeout => 10)
+    } 0 .. 19;
+    return scalar(grep { http_end($_)->{status} == 200 } @reads);
+}
+
 my $since = psql('SELECT clock_timestamp()');
-@h = map {
-    http_start('POST', "$API/Read", qq({"id":"$r[$_]{json}{invite}{id}"}),
-               timeout => 10)
-} 0 .. 19;
-is(scalar(grep { http_end($_)->{status} == 200 } @h), 20,
-   '20 concurrent Reads succeed');
+is(read_20(), 20, '20 concurrent Reads succeed');
 is(used_since($since), 1, 'all on one connection, whose backend batches them');
 
 $since = psql('SELECT clock_timestamp()');
@@ -142,22 +147,11 @@ stop_nginx();
 
 # ---- writes open the connections they need; reads do not
 
-start_nginx(<<"CONF");
-    location /invites/Invites/ {
-        invites_db_pool $POOL;
-        invites_db_pipeline on;
-        invites_api;
-    }
-CONF
+start_nginx($POOLED);
 
 is(http('POST', "$API/Read", qq({"id":"$r[0]{json}{invite}{id}"}))->{status},
    200, 'a Read opens the first connection');
-@h = map {
-    http_start('POST', "$API/Read", qq({"id":"$r[$_]{json}{invite}{id}"}),
-               timeout => 10)
-} 0 .. 19;
-is(scalar(grep { http_end($_)->{status} == 200 } @h), 20,
-   '20 concurrent Reads succeed');
+is(read_20(), 20, '20 concurrent Reads succeed');
 is(psql("SELECT count(*) $MODULE_BACKENDS"), 1, 'over one connection');
 
 # Creates of an invite that another transaction is inserting wait for it,
