@@ -33,7 +33,7 @@ struct ngx_http_invites_db_conn_s {
     ngx_connection_t                *c;
     ngx_queue_t                      queue;     /* in db->ready */
     ngx_event_t                      timer;
-    ngx_event_t                      push;      /* posted while corked */
+    ngx_event_t                      push;      /* posted: corked */
     ngx_http_invites_db_state_e      state;
     PostgresPollingStatusType        poll;
 
@@ -52,7 +52,6 @@ struct ngx_http_invites_db_conn_s {
     unsigned                         flushing:1;
     unsigned                         failed:1;
     unsigned                         tcp_nopush:1;
-    unsigned                         corked:1;
 };
 
 
@@ -459,7 +458,6 @@ ngx_http_invites_db_open(ngx_http_invites_db_t *db)
     pc->flushing = 0;
     pc->failed = 0;
     pc->tcp_nopush = 0;
-    pc->corked = 0;
     pc->res = NULL;
 
     db->nopen++;
@@ -690,7 +688,7 @@ ngx_http_invites_db_run(ngx_http_invites_db_conn_t *pc,
                    "invites: running %s, %ui in flight before",
                    q->stmt, pc->ninflight);
 
-    if (pc->ninflight && pc->tcp_nopush && !pc->corked) {
+    if (pc->ninflight && pc->tcp_nopush && !pc->push.posted) {
         ngx_http_invites_db_cork(pc);
     }
 
@@ -778,7 +776,6 @@ ngx_http_invites_db_cork(ngx_http_invites_db_conn_t *pc)
         return;
     }
 
-    pc->corked = 1;
     ngx_post_event(&pc->push, &ngx_posted_events);
 }
 
@@ -789,12 +786,6 @@ ngx_http_invites_db_push_handler(ngx_event_t *ev)
     ngx_http_invites_db_conn_t  *pc;
 
     pc = ev->data;
-
-    if (!pc->corked) {
-        return;
-    }
-
-    pc->corked = 0;
 
     if (ngx_tcp_push(pc->c->fd) == -1) {
         ngx_log_error(NGX_LOG_ERR, pc->db->log, ngx_socket_errno,
@@ -1226,8 +1217,6 @@ ngx_http_invites_db_close(ngx_http_invites_db_conn_t *pc,
     if (pc->push.posted) {
         ngx_delete_posted_event(&pc->push);
     }
-
-    pc->corked = 0;
 
     ngx_http_invites_db_unwrap(pc);
 
