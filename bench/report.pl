@@ -19,10 +19,13 @@ sub rows {
 my %m = map { $_->[0] => $_->[1] } rows('machine.tsv');
 
 # results: rep kind endpoint workers conns rps p50_us p99_us errors
+# p99_corrected_us (wrk's p99 as it prints it; "-" for pgbench)
 my (%r, %reps, %err);
 for (rows('results.tsv')) {
-    my ($rep, $kind, $ep, $w, $c, $rps, $p50, $p99, $e) = @$_;
-    $r{$kind}{$ep}{$w}{$c}{$rep} = { rps => $rps, p50 => $p50, p99 => $p99 };
+    my ($rep, $kind, $ep, $w, $c, $rps, $p50, $p99, $e, $p99c) = @$_;
+    $p99c = undef if defined $p99c && $p99c eq '-';
+    $r{$kind}{$ep}{$w}{$c}{$rep} = { rps => $rps, p50 => $p50, p99 => $p99,
+                                     p99c => $p99c };
     $reps{$rep} = 1;
     $err{"$kind $ep w$w c=$c"} += $e if $e;
 }
@@ -56,8 +59,10 @@ sub fmt_lat {
     my ($pts) = @_;
     my @p = grep { defined } @$pts;
     return '—' unless @p;
-    return sprintf '%.2f / %.2f', median(map { $_->{p50} } @p) / 1000,
+    my $lat = sprintf '%.2f / %.2f', median(map { $_->{p50} } @p) / 1000,
         median(map { $_->{p99} } @p) / 1000;
+    my @c = grep { defined } map { $_->{p99c} } @p;
+    return @c ? sprintf('%s (%.2f)', $lat, median(@c) / 1000) : $lat;
 }
 
 my @reps = sort { $a <=> $b } keys %reps;
@@ -132,6 +137,10 @@ say 'Clients and servers share the machine. pgbench\'s p50 comes from its '
   . 'Each cell is the median over the '
   . 'repetitions with (min..max); latencies are wrk\'s (module, return 200) '
   . 'or pgbench\'s per-transaction log (pgbench), medians of p50 / p99 in ms. '
+  . 'wrk\'s are the latencies it measured, as pgbench\'s are; in brackets, '
+  . 'the p99 wrk itself prints, which adds made-up samples for the requests '
+  . 'a stalled connection would have sent (its correction for coordinated '
+  . 'omission) and so weighs every stall by its length. '
   . "Ratios are module ÷ pgbench over $tr (the module's transport) with "
   . 'the same statement and clients, and module ÷ `return 200` on the same '
   . 'nginx and clients, '
