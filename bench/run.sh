@@ -531,6 +531,9 @@ run_wrk() {
         warn "bench: wrk\x27s histogram was not as expected: its "
            . "latencies are given with its correction\n"
             if $r{measured} < 0;
+        warn "bench: $r{measured} latencies measured of $r{requests} "
+           . "requests\n"
+            if $r{measured} >= 0 && $r{measured} != $r{requests};
         $found = 1;
         END { exit($found ? 0 : 1) }' "$out" \
         || { cat "$out" >&2; die "wrk $script printed no result"; }
