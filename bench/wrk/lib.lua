@@ -97,7 +97,7 @@ local function measured(latency, e)
 
     local h = s[0]
     local min, max = tonumber(h[2]), tonumber(h[3])
-    if min ~= latency.min or max ~= latency.max then
+    if min ~= latency.min or max ~= latency.max or max < min then
         return nil
     end
 
@@ -138,7 +138,7 @@ end
 
 
 function done(summary, latency, requests)
-    local e = summary.errors
+    local err = summary.errors
     local per = math.floor(summary.requests / connections)
     local interval = per > 0 and math.floor(summary.duration / per) or 0
     local n, p50, p99 = measured(latency, interval)
@@ -152,5 +152,5 @@ function done(summary, latency, requests)
         .. "p99_corrected_us=%d measured=%d non2xx=%d socket_errors=%d\n",
         summary.requests, summary.duration, p50, p99,
         latency:percentile(99), n,
-        e.status, e.connect + e.read + e.write + e.timeout))
+        err.status, err.connect + err.read + err.write + err.timeout))
 end
