@@ -102,6 +102,9 @@ package Invites::Test;
 #
 # Environment:
 #   TEST_INVITES_NO_MODULE=1     no load_module / invites_db lines
+#   TEST_INVITES_PIPELINE=on     `invites_db_pipeline on;` first in http {},
+#                                so that blocks which do not set it run with
+#                                a pipeline
 #   TEST_INVITES_MODULE=path.so  default <repo>/build/ngx_http_invites_module.so
 #   TEST_INVITES_PG_CONNINFO=... use this server instead of a private cluster
 #                                (provisioned by the caller; no pg_stop/start)
@@ -469,6 +472,9 @@ sub _write_conf {
     my $port = server_port();
     my $load = $ENV{TEST_INVITES_NO_MODULE} ? ''
              : 'load_module ' . _module_path() . ";\n";
+    my $pipeline = $ENV{TEST_INVITES_NO_MODULE} ? ''
+                 : ($ENV{TEST_INVITES_PIPELINE} // '') eq 'on'
+                 ? "    invites_db_pipeline on;\n" : '';
     my $http = defined $a{http_config} ? $a{http_config} : default_http_config();
     my $master = ($a{master} // $NGX{master}) ? 'on' : 'off';
     my $workers = $a{workers} // $NGX{workers};
@@ -495,7 +501,7 @@ http {
     uwsgi_temp_path $root/uwsgi_temp;
     scgi_temp_path $root/scgi_temp;
     default_type text/plain;
-
+$pipeline
 CONF
     $conf .= _expand($http) . <<"CONF";
 
