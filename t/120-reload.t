@@ -15,13 +15,7 @@ default_group('reload');
 sub wait_backends_at_most {
     my ($n, $secs, @pids) = @_;
     my $where = @pids ? ' AND pid IN (' . join(',', @pids) . ')' : '';
-    my $deadline = time + $secs;
-    my $got;
-    while (1) {
-        $got = psql("SELECT count(*) $MODULE_BACKENDS$where");
-        return $got if $got <= $n || time > $deadline;
-        sleep 0.05;
-    }
+    return wait_backends(sub { $_[0] <= $n }, $secs, $where);
 }
 
 my $BAD_LOG = qr/exited on signal|left in connection|\[(?:alert|crit|emerg)\]/;

@@ -13,17 +13,6 @@ default_group('idle');
 
 sub backends { return psql("SELECT count(*) $MODULE_BACKENDS") }
 
-sub wait_backends {
-    my ($n, $secs) = @_;
-    my $deadline = time + $secs;
-    my $got;
-    while (1) {
-        $got = backends();
-        return $got if $got == $n || time > $deadline;
-        sleep 0.05;
-    }
-}
-
 start_nginx(<<'CONF');
     location /invites/Invites/ {
         invites_db_pool 4;
@@ -36,7 +25,7 @@ is(create('first@example.com')->{status}, 200, 'a Create opens a connection');
 is(backends(), 1, 'one backend');
 sleep 0.5;
 is(backends(), 1, 'still there after half the idle timeout');
-is(wait_backends(0, 5), 0, 'closed once idle for 1s');
+is(wait_backends(sub { $_[0] == 0 }, 5), 0, 'closed once idle for 1s');
 like(error_log_text(), qr/closing a PostgreSQL connection idle for 1000 ms/,
      'the error log says why');
 

@@ -22,6 +22,10 @@ package Invites::Scenario;
 #   release_lock($dbh) commits (ending the lock) and disconnects.
 #   wait_lock_waiters($n, $secs)  polls (default 5 s) until $n module
 #                      backends wait for a lock; returns how many do.
+#   wait_backends($done, $secs, $where)  polls the count of module backends
+#                      (narrowed by the SQL $where, "AND ...") every 50 ms
+#                      until $done->($count) or $secs pass; returns the
+#                      last count.
 #   create_start($email, %opts) -> http_start handle of a Create;
 #   create($email, %opts) -> its answer (as http()).  opts: group (default
 #                      default_group()), prefix (default $API), and any
@@ -87,7 +91,7 @@ use Time::HiRes qw(sleep time);
 
 our @EXPORT = qw(
     $API $MODULE_BACKENDS default_group
-    hold_lock release_lock wait_lock_waiters
+    hold_lock release_lock wait_lock_waiters wait_backends
     create_start create still_waiting disconnect
     invite_json rows_for body_of error_log_clean
 );
@@ -120,16 +124,22 @@ sub release_lock {
     $dbh->disconnect;
 }
 
-sub wait_lock_waiters {
-    my ($n, $secs) = @_;
-    my $deadline = time + ($secs // 5);
+sub wait_backends {
+    my ($done, $secs, $where) = @_;
+    my $deadline = time + $secs;
+    my $sql = "SELECT count(*) $MODULE_BACKENDS" . ($where // '');
     my $got;
     while (1) {
-        $got = Invites::Test::psql("SELECT count(*) $MODULE_BACKENDS"
-                                   . " AND wait_event_type = 'Lock'");
-        return $got if $got >= $n || time > $deadline;
+        $got = Invites::Test::psql($sql);
+        return $got if $done->($got) || time > $deadline;
         sleep 0.05;
     }
+}
+
+sub wait_lock_waiters {
+    my ($n, $secs) = @_;
+    return wait_backends(sub { $_[0] >= $n }, $secs // 5,
+                         " AND wait_event_type = 'Lock'");
 }
 
 sub create_start {
