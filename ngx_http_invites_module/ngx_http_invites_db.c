@@ -189,17 +189,6 @@ ngx_http_invites_db_send(ngx_http_invites_db_t *db,
     q->conn = NULL;
     q->retried = 0;
 
-    /* the queue bounds those who wait once every connection is taken */
-
-    if (ngx_queue_empty(&db->ready) && db->nopen >= db->size
-        && db->nwaiting >= db->queue_max)
-    {
-        ngx_log_error(NGX_LOG_WARN, q->log, 0,
-                      "invites: %ui requests already wait for a database "
-                      "connection, rejecting", db->nwaiting);
-        return NGX_HTTP_INVITES_DB_UNAVAILABLE;
-    }
-
     if (db->nopen == 0 && ngx_http_invites_db_in_backoff(db)) {
         return NGX_HTTP_INVITES_DB_UNAVAILABLE;
     }
@@ -214,14 +203,20 @@ ngx_http_invites_db_send(ngx_http_invites_db_t *db,
     while (ngx_queue_empty(&db->waiting) && !ngx_queue_empty(&db->ready)) {
         pc = ngx_http_invites_db_pick(db, q);
 
+        if (pc == NULL) {
+            break;
+        }
+
         if (ngx_http_invites_db_run(pc, q) == NGX_OK) {
 
             /*
-             * A write that found no connection free (in a pipeline) waits
-             * for another's commit: open one more for the writes to come.
+             * A query that is not light and found no connection free (in a
+             * pipeline) waits for another one: open one more connection
+             * for those to come.
              */
 
-            if (q->writes && pc->ninflight > 1 && db->nstarting == 0
+            if (!q->light && pc->ninflight > 1
+                && db->nstarting == 0
                 && db->nopen < db->size && !ngx_http_invites_db_in_backoff(db))
             {
                 (void) ngx_http_invites_db_open(db);
@@ -231,6 +226,15 @@ ngx_http_invites_db_send(ngx_http_invites_db_t *db,
         }
 
         ngx_http_invites_db_close(pc, NGX_HTTP_INVITES_DB_UNAVAILABLE);
+    }
+
+    /* the queue bounds those who wait once every connection is taken */
+
+    if (db->nopen >= db->size && db->nwaiting >= db->queue_max) {
+        ngx_log_error(NGX_LOG_WARN, q->log, 0,
+                      "invites: %ui requests already wait for a database "
+                      "connection, rejecting", db->nwaiting);
+        return NGX_HTTP_INVITES_DB_UNAVAILABLE;
     }
 
     ngx_queue_insert_tail(&db->waiting, &q->queue);
@@ -288,9 +292,13 @@ ngx_http_invites_db_cancel(ngx_http_invites_db_query_t *q)
 
 
 /*
- * The connection a query goes to when nobody waits: the first in line, or
- * for a write the one with the fewest queries in flight, so that commits
- * wait for the disk side by side rather than one after another.
+ * The connection that takes q next.  A light query (one row by its key)
+ * goes to the first in line: in a pipeline, such queries pile up there and
+ * its backend takes them in batches.  Any other goes to the one with the
+ * fewest queries in flight, if it waits there behind one at most: writes,
+ * whose commits wait for the disk, then run side by side on several
+ * backends, and a List is never stuck behind a batch, nor one List behind
+ * many.  NULL: q waits.
  */
 
 static ngx_http_invites_db_conn_t *
@@ -303,7 +311,7 @@ ngx_http_invites_db_pick(ngx_http_invites_db_t *db,
     best = ngx_queue_data(ngx_queue_head(&db->ready),
                           ngx_http_invites_db_conn_t, queue);
 
-    if (!q->writes) {
+    if (q->light) {
         return best;
     }
 
@@ -318,14 +326,13 @@ ngx_http_invites_db_pick(ngx_http_invites_db_t *db,
         }
     }
 
-    return best;
+    return best->ninflight < NGX_HTTP_INVITES_DB_HEAVY_DEPTH ? best : NULL;
 }
 
 
 /*
- * Gives waiting queries to connections that can take one more (idle ones,
- * or in pipeline mode those below the pipeline depth, in turn), and opens
- * connections for the rest.  With fail set, waiting queries that no
+ * Gives waiting queries, first come first served, to the connections pick()
+ * chooses for them, and opens connections for the rest.  With fail set, waiting queries that no
  * connection can serve are answered DB_UNAVAILABLE.
  */
 
@@ -339,11 +346,15 @@ ngx_http_invites_db_dispatch(ngx_http_invites_db_t *db, ngx_uint_t fail)
 
     while (!ngx_queue_empty(&db->waiting) && !ngx_queue_empty(&db->ready)) {
 
-        qu = ngx_queue_head(&db->ready);
-        pc = ngx_queue_data(qu, ngx_http_invites_db_conn_t, queue);
-
         qu = ngx_queue_head(&db->waiting);
         q = ngx_queue_data(qu, ngx_http_invites_db_query_t, queue);
+
+        pc = ngx_http_invites_db_pick(db, q);
+
+        if (pc == NULL) {
+            /* first in line, q waits for a connection with room for it */
+            break;
+        }
 
         ngx_queue_remove(&q->queue);
         q->queue.next = NULL;
@@ -720,17 +731,15 @@ ngx_http_invites_db_run(ngx_http_invites_db_conn_t *pc,
     }
 
     /*
-     * Where pc waits for its next query.  Full, it leaves the line.  In a
-     * pipeline, reads pile up on the connection first in line, so that its
-     * backend takes them in batches; after a write, whose commit waits for
-     * the disk, it goes to the back, so that writes spread over the
-     * backends and commit together, and reads go to another one.
+     * Where pc waits for its next query.  Full, it leaves the line.  After
+     * a query that is not light it goes to the back, so that light ones
+     * pile up on another connection (see pick()).
      */
 
     if (pc->ninflight == pc->depth) {
         ngx_http_invites_db_ready(pc, 0);
 
-    } else if (q->writes) {
+    } else if (!q->light) {
         ngx_http_invites_db_ready(pc, 0);
         ngx_http_invites_db_ready(pc, 1);
     }

@@ -22,7 +22,10 @@
 
 
 /* queries a connection carries at once in pipeline mode (else 1) */
-#define NGX_HTTP_INVITES_DB_DEPTH  32
+#define NGX_HTTP_INVITES_DB_DEPTH        32
+
+/* in a pipeline, a query that is not light has one ahead of it at most */
+#define NGX_HTTP_INVITES_DB_HEAVY_DEPTH  2
 
 
 typedef struct ngx_http_invites_db_s        ngx_http_invites_db_t;
@@ -48,7 +51,7 @@ struct ngx_http_invites_db_query_s {
     ngx_http_invites_db_handler_pt   handler;
     void                            *data;
     ngx_log_t                       *log;
-    unsigned                         writes:1;
+    unsigned                         light:1;   /* a row by its key */
 
     /* owned by the pool */
     ngx_http_invites_db_t           *db;

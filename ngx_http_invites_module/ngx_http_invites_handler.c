@@ -47,7 +47,7 @@ static ngx_int_t ngx_http_invites_start(ngx_http_request_t *r,
     ngx_http_invites_ctx_t *ctx);
 static ngx_int_t ngx_http_invites_send_query(ngx_http_request_t *r,
     ngx_http_invites_ctx_t *ctx, const char *stmt, int nparams,
-    const char *const *values, const int *lengths, ngx_uint_t writes,
+    const char *const *values, const int *lengths, ngx_uint_t light,
     ngx_http_invites_err_e *err);
 static void ngx_http_invites_done(ngx_http_invites_db_query_t *q,
     ngx_http_invites_err_e err, PGresult *res);
@@ -316,9 +316,11 @@ ngx_http_invites_authenticate(ngx_http_request_t *r,
 
     ctx->authenticating = 1;
 
+    /* light: the key lookup reads one row by its hash */
+
     return ngx_http_invites_send_query(r, ctx, NGX_HTTP_INVITES_AUTH_STMT, 1,
                                        ctx->auth.values, ctx->auth.lengths,
-                                       0, err);
+                                       1, err);
 }
 
 
@@ -473,7 +475,7 @@ ngx_http_invites_start(ngx_http_request_t *r, ngx_http_invites_ctx_t *ctx)
                                      ngx_http_invites_op_stmt_name(&ctx->op),
                                      ctx->op.nparams, ctx->op.values,
                                      ctx->op.lengths,
-                                     ngx_http_invites_op_writes(&ctx->op),
+                                     ngx_http_invites_op_light(&ctx->op),
                                      &err);
 
     return ngx_http_invites_answer(r, rc, err);
@@ -485,7 +487,7 @@ ngx_http_invites_start(ngx_http_request_t *r, ngx_http_invites_ctx_t *ctx)
 static ngx_int_t
 ngx_http_invites_send_query(ngx_http_request_t *r,
     ngx_http_invites_ctx_t *ctx, const char *stmt, int nparams,
-    const char *const *values, const int *lengths, ngx_uint_t writes,
+    const char *const *values, const int *lengths, ngx_uint_t light,
     ngx_http_invites_err_e *err)
 {
     ngx_http_cleanup_t           *cln;
@@ -515,7 +517,7 @@ ngx_http_invites_send_query(ngx_http_request_t *r,
     q->nparams = nparams;
     q->values = values;
     q->lengths = lengths;
-    q->writes = writes;
+    q->light = light;
 
     *err = ngx_http_invites_db_send(ilcf->db, q);
 
@@ -566,7 +568,7 @@ ngx_http_invites_done(ngx_http_invites_db_query_t *q,
     } else if (ngx_http_invites_result(r, ctx, res, &rc) == NGX_AGAIN) {
         /* Create again, with the new id and code the op holds */
         rc = ngx_http_invites_send_query(r, ctx, q->stmt, q->nparams,
-                                         q->values, q->lengths, q->writes,
+                                         q->values, q->lengths, q->light,
                                          &err);
         rc = ngx_http_invites_answer(r, rc, err);
     }

@@ -416,11 +416,13 @@ ngx_http_invites_op_stmt_name(ngx_http_invites_op_t *op)
 }
 
 
+/* a read of one row by a key: less work for the backend than a round trip */
+
 ngx_uint_t
-ngx_http_invites_op_writes(ngx_http_invites_op_t *op)
+ngx_http_invites_op_light(ngx_http_invites_op_t *op)
 {
-    return op->stmt == NGX_HTTP_INVITES_STMT_CREATE
-           || op->stmt == NGX_HTTP_INVITES_STMT_DELETE;
+    return op->stmt == NGX_HTTP_INVITES_STMT_READ_ID
+           || op->stmt == NGX_HTTP_INVITES_STMT_READ_CODE;
 }
 
 

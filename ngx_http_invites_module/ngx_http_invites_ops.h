@@ -69,7 +69,7 @@ ngx_http_invites_err_e ngx_http_invites_op_init(ngx_http_invites_op_t *op,
     ngx_str_t *tenant, ngx_uint_t code_len);
 ngx_int_t ngx_http_invites_op_regenerate(ngx_http_invites_op_t *op);
 const char *ngx_http_invites_op_stmt_name(ngx_http_invites_op_t *op);
-ngx_uint_t ngx_http_invites_op_writes(ngx_http_invites_op_t *op);
+ngx_uint_t ngx_http_invites_op_light(ngx_http_invites_op_t *op);
 const char *ngx_http_invites_op_prepare_sql(void);
 ngx_int_t ngx_http_invites_op_rows(ngx_http_invites_op_t *op,
     PGresult *res, ngx_pool_t *pool, ngx_log_t *log,

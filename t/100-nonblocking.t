@@ -147,7 +147,8 @@ is_deeply([worker_pids()], \@workers, 'same worker');
 stop_nginx();
 
 
-# ---- 3: pool 1, queue 1: the third request is refused at once
+# ---- 3: pool 1, queue 1: the third request is refused at once (without a
+# pipeline, where a connection carries one query; t/045 has it with one)
 
 psql('TRUNCATE invites');
 start_nginx(<<'CONF');
@@ -156,6 +157,7 @@ start_nginx(<<'CONF');
         invites_api;
         invites_db_pool 1;
         invites_db_queue 1;
+        invites_db_pipeline off;
     }
 CONF
 @workers = worker_pids();

@@ -41,10 +41,12 @@ sub after_abort_checks {
          "$what: the error log says the client left");
 }
 
+# one query per connection, so that a second request waits in the queue
 my $CONFIG = <<'CONF';
     location /invites/Invites/ {
         invites_api;
         invites_db_pool 1;
+        invites_db_pipeline off;
     }
 CONF
 

@@ -38,8 +38,13 @@ sub fill_pool {
     return [map { http_end($_)->{status} } @h];
 }
 
+# fill_pool opens a connection per Create: one query per connection
 start_nginx(<<'CONF');
-    location /invites/Invites/ { invites_api; invites_db_pool 4; }
+    location /invites/Invites/ {
+        invites_api;
+        invites_db_pool 4;
+        invites_db_pipeline off;
+    }
 CONF
 my @workers = worker_pids();
 

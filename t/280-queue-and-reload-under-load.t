@@ -12,11 +12,13 @@ default_group('q');
 
 # ---- 1: waiting in the queue longer than the timeout
 
+# one query per connection, so that the second request waits in the queue
 start_nginx(<<'CONF', workers => 1);
     location /invites/Invites/ {
         invites_db_pool 1;
         invites_db_queue 10;
         invites_db_timeout 1s;
+        invites_db_pipeline off;
         invites_api;
     }
 CONF

@@ -102,9 +102,8 @@ package Invites::Test;
 #
 # Environment:
 #   TEST_INVITES_NO_MODULE=1     no load_module / invites_db lines
-#   TEST_INVITES_PIPELINE=on     `invites_db_pipeline on;` first in http {},
-#                                so that blocks which do not set it run with
-#                                a pipeline
+#   TEST_INVITES_PIPELINE=on|off `invites_db_pipeline on|off;` first in
+#                                http {}, for the blocks that do not set it
 #   TEST_INVITES_MODULE=path.so  default <repo>/build/ngx_http_invites_module.so
 #   TEST_INVITES_PG_CONNINFO=... use this server instead of a private cluster
 #                                (provisioned by the caller; no pg_stop/start)
@@ -472,9 +471,11 @@ sub _write_conf {
     my $port = server_port();
     my $load = $ENV{TEST_INVITES_NO_MODULE} ? ''
              : 'load_module ' . _module_path() . ";\n";
-    my $pipeline = $ENV{TEST_INVITES_NO_MODULE} ? ''
-                 : ($ENV{TEST_INVITES_PIPELINE} // '') eq 'on'
-                 ? "    invites_db_pipeline on;\n" : '';
+    my $mode = $ENV{TEST_INVITES_PIPELINE} // '';
+    die "Invites::Test: TEST_INVITES_PIPELINE is on or off\n"
+        unless $mode =~ /^(?:on|off|)$/;
+    my $pipeline = $ENV{TEST_INVITES_NO_MODULE} || $mode eq ''
+                 ? '' : "    invites_db_pipeline $mode;\n";
     my $http = defined $a{http_config} ? $a{http_config} : default_http_config();
     my $master = ($a{master} // $NGX{master}) ? 'on' : 'off';
     my $workers = $a{workers} // $NGX{workers};
