@@ -43,6 +43,7 @@ struct ngx_http_invites_db_conn_s {
     ngx_uint_t                       ninflight;
     ngx_uint_t                       depth;
     PGresult                        *res;
+    ngx_msec_t                       rested;    /* since, when idle */
 
     /* tells a reopened connection in this slot from the one it replaced */
     ngx_uint_t                       generation;
@@ -85,6 +86,8 @@ static void ngx_http_invites_db_results(ngx_http_invites_db_conn_t *pc);
 static void ngx_http_invites_db_prepared(ngx_http_invites_db_conn_t *pc);
 static void ngx_http_invites_db_complete(ngx_http_invites_db_conn_t *pc);
 static void ngx_http_invites_db_rest(ngx_http_invites_db_conn_t *pc);
+static void ngx_http_invites_db_timer_by(ngx_http_invites_db_conn_t *pc,
+    ngx_msec_t at);
 static void ngx_http_invites_db_ready(ngx_http_invites_db_conn_t *pc,
     ngx_uint_t on);
 static void ngx_http_invites_db_close(ngx_http_invites_db_conn_t *pc,
@@ -727,7 +730,7 @@ ngx_http_invites_db_run(ngx_http_invites_db_conn_t *pc,
     if (pc->ninflight++ == 0) {
         pc->state = NGX_HTTP_INVITES_DB_BUSY;
         pc->c->idle = 0;
-        ngx_add_timer(&pc->timer, q->timeout);
+        ngx_http_invites_db_timer_by(pc, slot->deadline);
     }
 
     /*
@@ -908,11 +911,21 @@ ngx_http_invites_db_write_handler(ngx_event_t *wev)
 static void
 ngx_http_invites_db_timer_handler(ngx_event_t *ev)
 {
+    ngx_msec_t                   deadline, idle_timeout;
     ngx_http_invites_db_conn_t  *pc;
 
     pc = ev->data;
 
+    /* the timer may be one set for an earlier deadline: see timer_by() */
+
     if (pc->state == NGX_HTTP_INVITES_DB_BUSY) {
+        deadline = ngx_http_invites_db_slot(pc, 0)->deadline;
+
+        if ((ngx_msec_int_t) (deadline - ngx_current_msec) > 0) {
+            ngx_http_invites_db_timer_by(pc, deadline);
+            return;
+        }
+
         ngx_log_error(NGX_LOG_ERR, pc->db->log, 0,
                       "invites: PostgreSQL did not answer in time, "
                       "closing the connection");
@@ -922,9 +935,22 @@ ngx_http_invites_db_timer_handler(ngx_event_t *ev)
     }
 
     if (pc->state == NGX_HTTP_INVITES_DB_IDLE) {
+        idle_timeout = pc->db->idle_timeout;
+
+        if (idle_timeout == 0) {
+            return;
+        }
+
+        deadline = pc->rested + idle_timeout;
+
+        if ((ngx_msec_int_t) (deadline - ngx_current_msec) > 0) {
+            ngx_http_invites_db_timer_by(pc, deadline);
+            return;
+        }
+
         ngx_log_error(NGX_LOG_INFO, pc->db->log, 0,
                       "invites: closing a PostgreSQL connection idle for "
-                      "%M ms", pc->db->idle_timeout);
+                      "%M ms", idle_timeout);
         ngx_http_invites_db_close(pc, NGX_HTTP_INVITES_DB_UNAVAILABLE);
         return;
     }
@@ -1084,8 +1110,6 @@ ngx_http_invites_db_prepared(ngx_http_invites_db_conn_t *pc)
                    "invites: connection ready, pipeline depth %ui, nopush %ui",
                    pc->depth, (ngx_uint_t) pc->tcp_nopush);
 
-    pc->state = NGX_HTTP_INVITES_DB_IDLE;
-    pc->c->idle = 1;
     ngx_http_invites_db_rest(pc);
     ngx_http_invites_db_ready(pc, 1);
 
@@ -1099,7 +1123,6 @@ static void
 ngx_http_invites_db_complete(ngx_http_invites_db_conn_t *pc)
 {
     PGresult                     *res;
-    ngx_msec_int_t                left;
     ngx_http_invites_db_t        *db;
     ngx_http_invites_db_slot_t   *slot;
     ngx_http_invites_db_query_t  *q;
@@ -1123,14 +1146,10 @@ ngx_http_invites_db_complete(ngx_http_invites_db_conn_t *pc)
     pc->head = (pc->head + 1) % NGX_HTTP_INVITES_DB_DEPTH;
     pc->ninflight--;
 
-    if (pc->timer.timer_set) {
-        ngx_del_timer(&pc->timer);
-    }
-
     if (pc->ninflight) {
         /* the next query's own deadline */
-        left = ngx_http_invites_db_slot(pc, 0)->deadline - ngx_current_msec;
-        ngx_add_timer(&pc->timer, left > 0 ? (ngx_msec_t) left : 1);
+        ngx_http_invites_db_timer_by(pc,
+                                     ngx_http_invites_db_slot(pc, 0)->deadline);
 
     } else if (!db->pipeline
                && PQtransactionStatus(pc->pg) != PQTRANS_IDLE)
@@ -1141,8 +1160,6 @@ ngx_http_invites_db_complete(ngx_http_invites_db_conn_t *pc)
         ngx_http_invites_db_close(pc, NGX_HTTP_INVITES_DB_UNAVAILABLE);
 
     } else {
-        pc->state = NGX_HTTP_INVITES_DB_IDLE;
-        pc->c->idle = 1;
         ngx_http_invites_db_rest(pc);
     }
 
@@ -1174,9 +1191,36 @@ ngx_http_invites_db_complete(ngx_http_invites_db_conn_t *pc)
 static void
 ngx_http_invites_db_rest(ngx_http_invites_db_conn_t *pc)
 {
+    pc->state = NGX_HTTP_INVITES_DB_IDLE;
+    pc->c->idle = 1;
+    pc->rested = ngx_current_msec;
+
     if (pc->db->idle_timeout) {
-        ngx_add_timer(&pc->timer, pc->db->idle_timeout);
+        ngx_http_invites_db_timer_by(pc, pc->rested + pc->db->idle_timeout);
     }
+}
+
+
+/*
+ * Makes pc's timer fire by "at".  One set for earlier is left as it is: the
+ * handler sets it again for what is then due.  So a query that follows
+ * another within the timeout touches no timer, where deleting and adding
+ * it twice per query would cost two trips through the timer tree each.
+ */
+
+static void
+ngx_http_invites_db_timer_by(ngx_http_invites_db_conn_t *pc, ngx_msec_t at)
+{
+    ngx_msec_int_t  left;
+
+    if (pc->timer.timer_set
+        && (ngx_msec_int_t) (at - (ngx_msec_t) pc->timer.timer.key) >= 0)
+    {
+        return;
+    }
+
+    left = at - ngx_current_msec;
+    ngx_add_timer(&pc->timer, left > 0 ? (ngx_msec_t) left : 1);
 }
 
 
