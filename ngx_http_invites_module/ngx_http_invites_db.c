@@ -218,8 +218,7 @@ ngx_http_invites_db_send(ngx_http_invites_db_t *db,
              * for those to come.
              */
 
-            if (!q->light && pc->ninflight > 1
-                && db->nstarting == 0
+            if (!q->light && pc->ninflight > 1 && db->nstarting == 0
                 && db->nopen < db->size && !ngx_http_invites_db_in_backoff(db))
             {
                 (void) ngx_http_invites_db_open(db);
@@ -335,8 +334,8 @@ ngx_http_invites_db_pick(ngx_http_invites_db_t *db,
 
 /*
  * Gives waiting queries, first come first served, to the connections pick()
- * chooses for them, and opens connections for the rest.  With fail set, waiting queries that no
- * connection can serve are answered DB_UNAVAILABLE.
+ * chooses for them, and opens connections for the rest.  With fail set,
+ * waiting queries that no connection can serve are answered DB_UNAVAILABLE.
  */
 
 static void
