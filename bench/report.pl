@@ -72,8 +72,8 @@ my $unix = ($m{db_transport} // 'tcp') eq 'unix';
 my ($same, $tr) = $unix ? ('pg_unix', 'Unix') : ('pg_tcp', 'TCP');
 my @conns = split ' ', $m{conns} // '1 16 64';
 my @workers = split ' ', $m{workers} // '1 2';
-my @eps = grep { $r{module}{$_} } qw(read_code read_id list create
-                                      create_repeat delete);
+my @all_eps = qw(read_code read_id list create create_repeat delete);
+my @eps = grep { $r{module}{$_} } @all_eps;
 my %label = (
     static        => 'return 200',
     read_code     => 'Read by code',
@@ -224,7 +224,7 @@ if (%cg) {
     say '';
     say '| endpoint | requests | instructions / request | ÷ return 200 |';
     say '|---|--:|--:|--:|';
-    for my $ep ('static', @eps) {
+    for my $ep ('static', @all_eps) {
         next unless $cg{$ep};
         say "| $label{$ep} | $cg{$ep}{n} | " . sprintf('%.0f', $ipr{$ep})
           . ' | ' . ($ipr{static} ? sprintf('%.2f', $ipr{$ep} / $ipr{static})
