@@ -178,9 +178,9 @@ is($waiting, $POOL, "they waited on $POOL connections, opened for them");
 error_log_clean('no alert, crit or crash in error.log');
 stop_nginx();
 
-# ---- a List or a write takes a connection with nothing in flight, so it
-# never waits behind a batch; Reads pile up behind anything.  The queue
-# (here 1) bounds the requests that wait for such a connection.
+# ---- a List or a write waits behind one query at most, so never behind a
+# batch; Reads pile up behind anything.  The queue (here 1) bounds the
+# requests that wait for a connection with room for them.
 
 start_nginx(<<'CONF');
     location /invites/Invites/ {
@@ -196,25 +196,30 @@ is(create('first@example.com')->{status}, 200, 'warm-up Create (pool 1, queue 1)
 $lock = hold_lock();
 my $held = create_start('held@example.com', timeout => 10);
 is(wait_lock_waiters(1, 5), 1, 'a Create waits for a lock on the one connection');
+my $list1 = http_start('POST', "$API/List", '{"group_id":"pipe"}', timeout => 10);
+sleep 0.2;
 my @piled = map {
     http_start('POST', "$API/Read", qq({"code":"0000000$_"}), timeout => 10)
 } 1 .. 5;
 sleep 0.2;
-my $list = http_start('POST', "$API/List", '{"group_id":"pipe"}', timeout => 10);
+my $list2 = http_start('POST', "$API/List", '{"group_id":"pipe"}', timeout => 10);
 sleep 0.2;
 my $refused = http('POST', "$API/Read", '{"code":"00000009"}', timeout => 5);
 is($refused->{status}, 503,
-   'behind the List that waits, a Read is refused: the queue of 1 is full');
+   'behind the second List, which waits, a Read is refused: the queue of 1 is full');
 is($refused->{json}{id}, 'DB_UNAVAILABLE', 'DB_UNAVAILABLE');
 release_lock($lock);
 
 is(http_end($held)->{status}, 200, 'the held Create completes');
+my $l1 = http_end($list1);
+is($l1->{status}, 200, 'the first List, sent behind the Create, is answered');
 is(scalar(grep { http_end($_)->{status} == 404 } @piled), 5,
-   '5 Reads piled behind it answer (404: no such code), none refused');
-my $l = http_end($list);
-is($l->{status}, 200, 'the waiting List is answered');
-ok(grep({ $_->{email} eq 'held@example.com' } @{ $l->{json}{invites} // [] }),
-   'after the Create it waited for had committed');
+   '5 Reads piled behind them answer (404: no such code), none refused');
+my $l2 = http_end($list2);
+is($l2->{status}, 200, 'the waiting List is answered');
+ok(grep({ $_->{email} eq 'held@example.com' }
+        @{ $l2->{json}{invites} // [] }),
+   'after the Create ahead of it had committed');
 like(error_log_text(), qr/already wait for a database connection, rejecting/,
      'the error log says why the Read was refused');
 
