@@ -65,6 +65,8 @@ static ngx_http_invites_db_conn_t *ngx_http_invites_db_pick(
 static void ngx_http_invites_db_dispatch(ngx_http_invites_db_t *db,
     ngx_uint_t fail);
 static ngx_int_t ngx_http_invites_db_in_backoff(ngx_http_invites_db_t *db);
+static void ngx_http_invites_db_grow(ngx_http_invites_db_t *db,
+    ngx_uint_t want);
 static ngx_int_t ngx_http_invites_db_open(ngx_http_invites_db_t *db);
 static ngx_int_t ngx_http_invites_db_wrap(ngx_http_invites_db_conn_t *pc);
 static void ngx_http_invites_db_unwrap(ngx_http_invites_db_conn_t *pc);
@@ -218,10 +220,8 @@ ngx_http_invites_db_send(ngx_http_invites_db_t *db,
              * for those to come.
              */
 
-            if (!q->light && pc->ninflight > 1 && db->nstarting == 0
-                && db->nopen < db->size && !ngx_http_invites_db_in_backoff(db))
-            {
-                (void) ngx_http_invites_db_open(db);
+            if (!q->light && pc->ninflight > 1) {
+                ngx_http_invites_db_grow(db, 1);
             }
 
             return NGX_HTTP_INVITES_OK;
@@ -376,13 +376,7 @@ ngx_http_invites_db_dispatch(ngx_http_invites_db_t *db, ngx_uint_t fail)
         }
     }
 
-    while (db->nwaiting > db->nstarting && db->nopen < db->size
-           && !ngx_http_invites_db_in_backoff(db))
-    {
-        if (ngx_http_invites_db_open(db) != NGX_OK) {
-            break;
-        }
-    }
+    ngx_http_invites_db_grow(db, db->nwaiting);
 
     if (fail && db->nopen == 0) {
         while (!ngx_queue_empty(&db->waiting)) {
@@ -418,6 +412,21 @@ ngx_http_invites_db_in_backoff(ngx_http_invites_db_t *db)
     db->backoff = 0;
 
     return 0;
+}
+
+
+/* opens connections until "want" are starting, as far as the pool allows */
+
+static void
+ngx_http_invites_db_grow(ngx_http_invites_db_t *db, ngx_uint_t want)
+{
+    while (db->nstarting < want && db->nopen < db->size
+           && !ngx_http_invites_db_in_backoff(db))
+    {
+        if (ngx_http_invites_db_open(db) != NGX_OK) {
+            break;
+        }
+    }
 }
 
 
