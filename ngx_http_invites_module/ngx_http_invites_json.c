@@ -14,6 +14,7 @@ typedef struct {
     ngx_http_invites_err_e      err;
     ngx_int_t                   depth;
     ngx_int_t                   field;     /* the key just read, or -1 */
+    unsigned                    closed:1;  /* the top-level object ended */
 } ngx_http_invites_parse_ctx_t;
 
 
@@ -213,6 +214,7 @@ ngx_http_invites_json_parse(const u_char *body, size_t len,
     ctx.err = NGX_HTTP_INVITES_OK;
     ctx.depth = 0;
     ctx.field = -1;
+    ctx.closed = 0;
 
     h = yajl_alloc(&ngx_http_invites_json_callbacks, af, &ctx);
     if (h == NULL) {
@@ -221,7 +223,13 @@ ngx_http_invites_json_parse(const u_char *body, size_t len,
 
     st = yajl_parse(h, body, len);
 
-    if (st == yajl_status_ok) {
+    /*
+     * Once the object has closed, yajl_parse() has already refused anything
+     * but white space after it, and yajl_complete_parse() would only set up
+     * a 2 KiB buffer to lex the end of the input with.
+     */
+
+    if (st == yajl_status_ok && !ctx.closed) {
         st = yajl_complete_parse(h);
     }
 
@@ -563,7 +571,10 @@ ngx_http_invites_json_end(void *data)
 
     ctx->depth--;
 
-    if (ctx->depth == 1) {
+    if (ctx->depth == 0) {
+        ctx->closed = 1;
+
+    } else if (ctx->depth == 1) {
         /* the end of an unknown field's object or array */
         ctx->field = -1;
     }

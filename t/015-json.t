@@ -34,11 +34,14 @@ OK {"groupId":"g"}
 OK {"unknown":{"group_id":1,"x":[1,{"y":null}]},"group_id":"g"}
 OK {"group_id":"a","group_id":"b"}
 OK {"group_id":null}
+OK {"group_id":"g"} \x0a\x09
 OK {"big":123456789012345678901234567890,"f":1.5e300}
 OK {"group_id":"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"}
 OK {"group_id":"\ud83d\ude00"}
 BAD_JSON {
 BAD_JSON {"a":}
+BAD_JSON {"a":{}
+BAD_JSON {"a":[{"b":1}]
 BAD_JSON nul
 BAD_JSON {} x
 BAD_JSON {}{}
