@@ -39,11 +39,12 @@ static int ngx_http_invites_json_start_array(void *data);
 static u_char *ngx_http_invites_json_alloc(yajl_alloc_funcs *af, size_t size,
     ngx_str_t *out);
 static ssize_t ngx_http_invites_json_invite_len(
-    ngx_http_invites_invite_t *invite);
+    ngx_http_invites_invite_t *invite, size_t *raw);
 static u_char *ngx_http_invites_json_invite_obj(u_char *p,
-    ngx_http_invites_invite_t *invite);
+    ngx_http_invites_invite_t *invite, ngx_uint_t verbatim);
 static ssize_t ngx_http_invites_json_str_len(const ngx_str_t *s);
-static u_char *ngx_http_invites_json_str(u_char *p, const ngx_str_t *s);
+static u_char *ngx_http_invites_json_str(u_char *p, const ngx_str_t *s,
+    ngx_uint_t verbatim);
 static u_char ngx_http_invites_json_short_escape(u_char c);
 static ngx_int_t ngx_http_invites_json_plain(const u_char *p, size_t len);
 
@@ -620,8 +621,10 @@ ngx_http_invites_json_error_info(ngx_http_invites_err_e err)
 /*
  * The writers fill one buffer of the exact size, allocated with af (or
  * malloc() when af is NULL) and left in *out: a first pass measures every
- * value escaped and checks that it is UTF-8, a second writes.  NGX_ERROR
- * means memory ran out or a value was not UTF-8.
+ * value escaped and checks that it is UTF-8, a second writes.  When the
+ * escaped lengths add up to the values' own, nothing needs escaping and the
+ * second pass copies every value as it is.  NGX_ERROR means memory ran out
+ * or a value was not UTF-8.
  */
 
 ngx_int_t
@@ -629,9 +632,10 @@ ngx_http_invites_json_invite(ngx_http_invites_invite_t *invite,
     yajl_alloc_funcs *af, ngx_str_t *out)
 {
     u_char   *p;
+    size_t    raw;
     ssize_t   len;
 
-    len = ngx_http_invites_json_invite_len(invite);
+    len = ngx_http_invites_json_invite_len(invite, &raw);
     if (len < 0) {
         return NGX_ERROR;
     }
@@ -643,7 +647,7 @@ ngx_http_invites_json_invite(ngx_http_invites_invite_t *invite,
     }
 
     p = ngx_cpymem(p, "{\"invite\":", sizeof("{\"invite\":") - 1);
-    p = ngx_http_invites_json_invite_obj(p, invite);
+    p = ngx_http_invites_json_invite_obj(p, invite, (size_t) len == raw);
     *p = '}';
 
     return NGX_OK;
@@ -655,20 +659,24 @@ ngx_http_invites_json_list(ngx_http_invites_invite_t *invites, ngx_uint_t n,
     yajl_alloc_funcs *af, ngx_str_t *out)
 {
     u_char      *p;
-    size_t       size;
+    size_t       size, raw, all_raw;
     ssize_t      len;
-    ngx_uint_t   i;
+    ngx_uint_t   i, verbatim;
 
     size = sizeof("{\"invites\":[]}") - 1 + (n ? n - 1 : 0);
+    all_raw = size;
 
     for (i = 0; i < n; i++) {
-        len = ngx_http_invites_json_invite_len(&invites[i]);
+        len = ngx_http_invites_json_invite_len(&invites[i], &raw);
         if (len < 0) {
             return NGX_ERROR;
         }
 
         size += len;
+        all_raw += raw;
     }
+
+    verbatim = (size == all_raw);
 
     p = ngx_http_invites_json_alloc(af, size, out);
     if (p == NULL) {
@@ -682,7 +690,7 @@ ngx_http_invites_json_list(ngx_http_invites_invite_t *invites, ngx_uint_t n,
             *p++ = ',';
         }
 
-        p = ngx_http_invites_json_invite_obj(p, &invites[i]);
+        p = ngx_http_invites_json_invite_obj(p, &invites[i], verbatim);
     }
 
     *p++ = ']';
@@ -761,11 +769,16 @@ ngx_http_invites_json_alloc(yajl_alloc_funcs *af, size_t size, ngx_str_t *out)
 }
 
 
-/* the length of an invite object, or -1 when a value is not UTF-8 */
+/*
+ * The length of an invite object, or -1 when a value is not UTF-8; *raw is
+ * what it would be with nothing escaped.
+ */
 
 static ssize_t
-ngx_http_invites_json_invite_len(ngx_http_invites_invite_t *invite)
+ngx_http_invites_json_invite_len(ngx_http_invites_invite_t *invite,
+    size_t *raw)
 {
+    size_t   obj;
     ssize_t  id, group_id, email, code;
 
     id = ngx_http_invites_json_str_len(&invite->id);
@@ -777,23 +790,28 @@ ngx_http_invites_json_invite_len(ngx_http_invites_invite_t *invite)
         return -1;
     }
 
-    return sizeof("{'id':'','group_id':'','email':'','code':''}") - 1
-           + id + group_id + email + code;
+    obj = sizeof("{'id':'','group_id':'','email':'','code':''}") - 1;
+
+    *raw = obj + invite->id.len + invite->group_id.len + invite->email.len
+           + invite->code.len;
+
+    return obj + id + group_id + email + code;
 }
 
 
 static u_char *
-ngx_http_invites_json_invite_obj(u_char *p, ngx_http_invites_invite_t *invite)
+ngx_http_invites_json_invite_obj(u_char *p, ngx_http_invites_invite_t *invite,
+    ngx_uint_t verbatim)
 {
     p = ngx_cpymem(p, "{\"id\":\"", sizeof("{\"id\":\"") - 1);
-    p = ngx_http_invites_json_str(p, &invite->id);
+    p = ngx_http_invites_json_str(p, &invite->id, verbatim);
     p = ngx_cpymem(p, "\",\"group_id\":\"",
                    sizeof("\",\"group_id\":\"") - 1);
-    p = ngx_http_invites_json_str(p, &invite->group_id);
+    p = ngx_http_invites_json_str(p, &invite->group_id, verbatim);
     p = ngx_cpymem(p, "\",\"email\":\"", sizeof("\",\"email\":\"") - 1);
-    p = ngx_http_invites_json_str(p, &invite->email);
+    p = ngx_http_invites_json_str(p, &invite->email, verbatim);
     p = ngx_cpymem(p, "\",\"code\":\"", sizeof("\",\"code\":\"") - 1);
-    p = ngx_http_invites_json_str(p, &invite->code);
+    p = ngx_http_invites_json_str(p, &invite->code, verbatim);
     *p++ = '"';
     *p++ = '}';
 
@@ -841,13 +859,13 @@ ngx_http_invites_json_str_len(const ngx_str_t *s)
 
 
 static u_char *
-ngx_http_invites_json_str(u_char *p, const ngx_str_t *s)
+ngx_http_invites_json_str(u_char *p, const ngx_str_t *s, ngx_uint_t verbatim)
 {
     u_char         c, e;
     size_t         i;
     static u_char  hex[] = "0123456789ABCDEF";
 
-    if (ngx_http_invites_json_plain(s->data, s->len)) {
+    if (verbatim || ngx_http_invites_json_plain(s->data, s->len)) {
         return ngx_cpymem(p, s->data, s->len);
     }
 

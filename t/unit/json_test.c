@@ -57,7 +57,7 @@ main(void)
     ngx_str_t                    out;
     ngx_http_invites_req_t       req;
     ngx_http_invites_err_e       err, want;
-    ngx_http_invites_invite_t    inv;
+    ngx_http_invites_invite_t    inv, pair[2];
 
     while (fgets(line, sizeof(line), stdin)) {
         line[strcspn(line, "\n")] = '\0';
@@ -132,6 +132,31 @@ main(void)
 
     json_test_out(ngx_http_invites_json_list(&inv, 0, NULL, &out), &out,
                   "{\"invites\":[]}", "an empty list is an empty array");
+
+    pair[0] = inv;
+    ngx_str_set(&pair[1].id, "a");
+    ngx_str_set(&pair[1].group_id, "g");
+    ngx_str_set(&pair[1].email, "\xc3\xa9@e");
+    ngx_str_set(&pair[1].code, "1");
+
+    json_test_out(ngx_http_invites_json_list(pair, 2, NULL, &out), &out,
+                  "{\"invites\":[{\"id\":\"0123456789\\\"abcdef\","
+                  "\"group_id\":\"0123456\\\\89abcdef\","
+                  "\"email\":\"012\xc3\xa9" "6789abcdef@e\","
+                  "\"code\":\"01234567\\n\"},"
+                  "{\"id\":\"a\",\"group_id\":\"g\","
+                  "\"email\":\"\xc3\xa9@e\",\"code\":\"1\"}]}",
+                  "a list escapes the rows that need it, and only those");
+
+    pair[0] = pair[1];
+
+    json_test_out(ngx_http_invites_json_list(pair, 2, NULL, &out), &out,
+                  "{\"invites\":[{\"id\":\"a\",\"group_id\":\"g\","
+                  "\"email\":\"\xc3\xa9@e\",\"code\":\"1\"},"
+                  "{\"id\":\"a\",\"group_id\":\"g\","
+                  "\"email\":\"\xc3\xa9@e\",\"code\":\"1\"}]}",
+                  "a list with nothing to escape, UTF-8 as it is");
+
 
     json_test_out(ngx_http_invites_json_empty(NULL, &out), &out, "{}",
                   "Delete's answer");
