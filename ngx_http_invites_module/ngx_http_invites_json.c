@@ -926,11 +926,12 @@ ngx_http_invites_json_short_escape(u_char c)
 
 /*
  * Whether a value goes out as it is: ASCII from 0x20 up without a quote or
- * a backslash, as ids, codes and most emails are.  Eight bytes at a time:
- * together, the terms below set some byte's top bit if and only if one of
- * the word's bytes is above 0x7f, below 0x20, a quote or a backslash (the
- * subtractions' borrows may mark more bytes than that, never fewer and
- * never in a word that has none).
+ * a backslash, as ids, codes and most emails are.  Eight bytes at a time,
+ * the last eight overlapping the ones before when the length is not a
+ * multiple of eight: together, the terms below set some byte's top bit if
+ * and only if one of the word's bytes is above 0x7f, below 0x20, a quote or
+ * a backslash (the subtractions' borrows may mark more bytes than that,
+ * never fewer and never in a word that has none).
  */
 
 #define ngx_http_invites_bytes(b)  ((uint64_t) 0x0101010101010101 * (b))
@@ -938,12 +939,26 @@ ngx_http_invites_json_short_escape(u_char c)
 static ngx_int_t
 ngx_http_invites_json_plain(const u_char *p, size_t len)
 {
-    u_char    c;
-    uint64_t  w, q, b, bad;
+    u_char         c;
+    uint64_t       w, q, b, bad;
+    const u_char  *last;
+
+    if (len < 8) {
+        while (len--) {
+            c = *p++;
+
+            if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') {
+                return 0;
+            }
+        }
+
+        return 1;
+    }
 
     bad = 0;
+    last = p + len - 8;
 
-    for ( /* void */ ; len >= 8; p += 8, len -= 8) {
+    for ( ;; ) {
         ngx_memcpy(&w, p, 8);
 
         q = w ^ ngx_http_invites_bytes('"');
@@ -953,19 +968,13 @@ ngx_http_invites_json_plain(const u_char *p, size_t len)
                | ((w - ngx_http_invites_bytes(0x20)) & ~w)
                | ((q - ngx_http_invites_bytes(0x01)) & ~q)
                | ((b - ngx_http_invites_bytes(0x01)) & ~b);
-    }
 
-    if (bad & ngx_http_invites_bytes(0x80)) {
-        return 0;
-    }
-
-    while (len--) {
-        c = *p++;
-
-        if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') {
-            return 0;
+        if (p == last) {
+            break;
         }
+
+        p = (last - p > 8) ? p + 8 : last;
     }
 
-    return 1;
+    return (bad & ngx_http_invites_bytes(0x80)) == 0;
 }
