@@ -622,9 +622,9 @@ ngx_http_invites_json_error_info(ngx_http_invites_err_e err)
  * The writers fill one buffer of the exact size, allocated with af (or
  * malloc() when af is NULL) and left in *out: a first pass measures every
  * value escaped and checks that it is UTF-8, a second writes.  When the
- * escaped lengths add up to the values' own, nothing needs escaping and the
- * second pass copies every value as it is.  NGX_ERROR means memory ran out
- * or a value was not UTF-8.
+ * escaped lengths add up to the values' own, nothing needs escaping (an
+ * escape only ever adds bytes) and the second pass copies every value as it
+ * is.  NGX_ERROR means memory ran out or a value was not UTF-8.
  */
 
 ngx_int_t
