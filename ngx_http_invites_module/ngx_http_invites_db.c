@@ -90,6 +90,8 @@ static void ngx_http_invites_db_complete(ngx_http_invites_db_conn_t *pc);
 static void ngx_http_invites_db_rest(ngx_http_invites_db_conn_t *pc);
 static void ngx_http_invites_db_timer_by(ngx_http_invites_db_conn_t *pc,
     ngx_msec_t at);
+static ngx_int_t ngx_http_invites_db_due(ngx_http_invites_db_conn_t *pc,
+    ngx_msec_t at);
 static void ngx_http_invites_db_ready(ngx_http_invites_db_conn_t *pc,
     ngx_uint_t on);
 static void ngx_http_invites_db_close(ngx_http_invites_db_conn_t *pc,
@@ -919,7 +921,7 @@ ngx_http_invites_db_write_handler(ngx_event_t *wev)
 static void
 ngx_http_invites_db_timer_handler(ngx_event_t *ev)
 {
-    ngx_msec_t                   deadline, idle_timeout;
+    ngx_msec_t                   idle_timeout;
     ngx_http_invites_db_conn_t  *pc;
 
     pc = ev->data;
@@ -927,10 +929,9 @@ ngx_http_invites_db_timer_handler(ngx_event_t *ev)
     /* the timer may be one set for an earlier deadline: see timer_by() */
 
     if (pc->state == NGX_HTTP_INVITES_DB_BUSY) {
-        deadline = ngx_http_invites_db_slot(pc, 0)->deadline;
-
-        if ((ngx_msec_int_t) (deadline - ngx_current_msec) > 0) {
-            ngx_http_invites_db_timer_by(pc, deadline);
+        if (!ngx_http_invites_db_due(pc,
+                                     ngx_http_invites_db_slot(pc, 0)->deadline))
+        {
             return;
         }
 
@@ -949,10 +950,7 @@ ngx_http_invites_db_timer_handler(ngx_event_t *ev)
             return;
         }
 
-        deadline = pc->rested + idle_timeout;
-
-        if ((ngx_msec_int_t) (deadline - ngx_current_msec) > 0) {
-            ngx_http_invites_db_timer_by(pc, deadline);
+        if (!ngx_http_invites_db_due(pc, pc->rested + idle_timeout)) {
             return;
         }
 
@@ -1229,6 +1227,20 @@ ngx_http_invites_db_timer_by(ngx_http_invites_db_conn_t *pc, ngx_msec_t at)
 
     left = at - ngx_current_msec;
     ngx_add_timer(&pc->timer, left > 0 ? (ngx_msec_t) left : 1);
+}
+
+
+/* whether "at" has come; if not, pc's timer is set again for it */
+
+static ngx_int_t
+ngx_http_invites_db_due(ngx_http_invites_db_conn_t *pc, ngx_msec_t at)
+{
+    if ((ngx_msec_int_t) (at - ngx_current_msec) > 0) {
+        ngx_http_invites_db_timer_by(pc, at);
+        return 0;
+    }
+
+    return 1;
 }
 
 
