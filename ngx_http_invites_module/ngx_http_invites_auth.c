@@ -4,6 +4,8 @@
  */
 
 
+#include <ngx_config.h>
+#include <ngx_core.h>
 #include <openssl/sha.h>
 
 #include "ngx_http_invites_auth.h"

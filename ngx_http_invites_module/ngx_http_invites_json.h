@@ -8,9 +8,9 @@
 #define _NGX_HTTP_INVITES_JSON_H_INCLUDED_
 
 
-#include <yajl/yajl_common.h>
-
 #include "ngx_http_invites_module.h"
+
+#include <yajl/yajl_common.h>
 
 
 /*

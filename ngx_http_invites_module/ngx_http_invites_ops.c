@@ -4,6 +4,8 @@
  */
 
 
+#include <ngx_config.h>
+#include <ngx_core.h>
 #include <sys/random.h>
 
 #include "ngx_http_invites_ops.h"

@@ -8,9 +8,9 @@
 #define _NGX_HTTP_INVITES_OPS_H_INCLUDED_
 
 
-#include <libpq-fe.h>
-
 #include "ngx_http_invites_module.h"
+
+#include <libpq-fe.h>
 
 
 /*

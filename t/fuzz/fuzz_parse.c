@@ -15,11 +15,11 @@
  */
 
 
+#include "fuzz_util.h"
+
 #include <string.h>
 
 #include <yajl/yajl_tree.h>
-
-#include "fuzz_util.h"
 
 
 static void fuzz_parse_expect(const u_char *body, size_t len,

@@ -8,6 +8,8 @@
 #define _FUZZ_UTIL_H_INCLUDED_
 
 
+#include <ngx_config.h>
+#include <ngx_core.h>
 #include <stdio.h>
 #include <stdlib.h>
 

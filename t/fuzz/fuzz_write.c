@@ -24,12 +24,12 @@
  */
 
 
+#include "fuzz_util.h"
+
 #include <string.h>
 
 #include <yajl/yajl_parse.h>
 #include <yajl/yajl_tree.h>
-
-#include "fuzz_util.h"
 
 
 #define FUZZ_WRITE_MAX_TOKENS  64

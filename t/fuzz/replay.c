@@ -12,6 +12,9 @@
  */
 
 
+#include <ngx_config.h>
+#include <ngx_core.h>
+
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -11,6 +11,8 @@
  */
 
 
+#include <ngx_config.h>
+#include <ngx_core.h>
 #include <stdio.h>
 
 #include "ngx_http_invites_json.h"
