@@ -64,6 +64,7 @@ struct ngx_http_invites_db_query_s {
 
 struct ngx_http_invites_db_s {
     /* configuration */
+    ngx_str_t                        name;      /* labels logs, metrics */
     ngx_str_t                        conninfo;
     const char                     **keywords;
     const char                     **values;

@@ -321,6 +321,15 @@ ngx_http_invites_pool_of(ngx_conf_t *cf, ngx_http_invites_loc_conf_t *conf)
         return NGX_ERROR;
     }
 
+    /* an unnamed database is labelled by its place in the configuration */
+    db->name.data = ngx_pnalloc(cf->pool, sizeof("db") + NGX_INT_T_LEN);
+    if (db->name.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    db->name.len = ngx_sprintf(db->name.data, "db%ui", imcf->dbs.nelts + 1)
+                   - db->name.data;
+
     db->conninfo = conf->conninfo;
     db->size = conf->pool_size;
     db->queue_max = conf->queue_max;
