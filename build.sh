@@ -9,7 +9,8 @@
 #   ./build.sh test [..]  build and run the test suite (prove -r t/, or
 #                         the .t files given); --asan or --valgrind
 #                         first: nginx under a memory checker
-#                         (t/tools/memcheck.sh)
+#                         (t/tools/memcheck.sh); --nginx=VERSION first:
+#                         with that nginx, built from ../shared/vendor/
 #   ./build.sh fuzz [SECS] run each libFuzzer target SECS (60) seconds
 #                         (t/fuzz/run.sh)
 #   ./build.sh lint       cppcheck and clang-tidy (t/tools/lint.sh)
@@ -17,8 +18,13 @@
 #                         manage API keys, in the database of "run" or
 #                         in INVITES_DB=<conninfo>
 #
-# NGINX_SRC=<dir> builds against another nginx source tree instead of the
-# one Debian's nginx-dev ships in /usr/share/nginx/src.
+# NGINX_SRC=<path> builds against another nginx instead of the source tree
+# Debian's nginx-dev ships in /usr/share/nginx/src: a release tarball, an
+# unpacked release (configure at its top) or a git checkout (auto/configure).
+#
+# test --nginx=VERSION builds nginx VERSION itself, with the module, from
+# ../shared/vendor/nginx-VERSION.tar.gz (INVITES_VENDOR=<dir> elsewhere)
+# under build/nginx-VERSION/, and runs the suite with that nginx.
 
 set -euo pipefail
 
@@ -29,6 +35,10 @@ NGINX_SRC=${NGINX_SRC:-/usr/share/nginx/src}
 NGINX_BIN=${NGINX_BIN:-/usr/sbin/nginx}
 RUN_PG_PORT=${INVITES_PG_PORT:-5433}
 RUN_HTTP_PORT=${INVITES_HTTP_PORT:-8080}
+VENDOR=${INVITES_VENDOR:-$ROOT/../shared/vendor}
+
+# what an nginx of our own is configured with: what the suite needs
+OWN_NGINX_FLAGS=(--with-compat --with-http_ssl_module)
 
 PACKAGES=(
     gcc make libc6-dev procps perl
@@ -78,24 +88,49 @@ build() {
 }
 
 
-# build_in DIR CC_OPT LD_OPT: the module built in DIR (its own copy of the
-# nginx tree, configured with these extra flags) as DIR/<module>.so
+# nginx_copy SRC DEST: DEST holds the nginx tree of SRC, a release tarball,
+# an unpacked release or a git checkout
+nginx_copy() {
+    local src=$1 dest=$2
+
+    rm -rf "$dest"
+    mkdir -p "$dest"
+
+    if [ -f "$src" ]; then
+        tar -xf "$src" -C "$dest" --strip-components=1 \
+            || die "cannot unpack $src"
+    else
+        cp -a "$src/." "$dest/"
+    fi
+
+    [ -f "$dest/configure" ] || [ -f "$dest/auto/configure" ] \
+        || die "no nginx source tree in $src (no configure, no" \
+               "auto/configure)"
+}
+
+
+# build_in DIR CC_OPT LD_OPT [nginx]: the module built in DIR (its own copy
+# of the nginx tree, configured with these extra flags) as DIR/<module>.so;
+# with "nginx", that nginx too, configured as OWN_NGINX_FLAGS, as DIR/nginx/
+# objs/nginx
 build_in() {
-    local dir=$1 cc_opt=$2 ld_opt=$3 src="$1/nginx" stamp flags=()
+    local dir=$1 cc_opt=$2 ld_opt=$3 what=${4:-modules} src="$1/nginx"
+    local stamp flags=() configure=./configure
 
     mkdir -p "$dir"
-    [ -f "$NGINX_SRC/auto/configure" ] || [ -f "$NGINX_SRC/configure" ] \
-        || die "no nginx source tree at $NGINX_SRC (install nginx-dev)"
+    [ -e "$NGINX_SRC" ] \
+        || die "no nginx source at $NGINX_SRC (install nginx-dev)"
 
-    stamp="$NGINX_SRC $cc_opt $ld_opt $(sha1sum "$ROOT/config" | cut -d' ' -f1)"
+    stamp="$NGINX_SRC $what $cc_opt $ld_opt"
+    stamp+=" $(sha1sum "$ROOT/config" | cut -d' ' -f1)"
 
     if [ ! -f "$src/objs/Makefile" ] \
         || [ "$(cat "$dir/.configured" 2>/dev/null)" != "$stamp" ]; then
-        rm -rf "$src"
-        mkdir -p "$src"
-        cp -a "$NGINX_SRC/." "$src/"
+        nginx_copy "$NGINX_SRC" "$src"
 
-        if [ -f "$src/conf_flags" ]; then
+        if [ "$what" = nginx ]; then
+            flags=("${OWN_NGINX_FLAGS[@]}")
+        elif [ -f "$src/conf_flags" ]; then
             # the flags Debian's nginx was configured with
             # shellcheck disable=SC1091
             . "$src/conf_flags"
@@ -107,8 +142,11 @@ build_in() {
         [ -n "$cc_opt" ] && flags+=(--with-cc-opt="$cc_opt")
         [ -n "$ld_opt" ] && flags+=(--with-ld-opt="$ld_opt")
 
+        # a git checkout keeps configure in auto/
+        [ -f "$src/configure" ] || configure=auto/configure
+
         log "configuring $dir against $NGINX_SRC"
-        if ! (cd "$src" && ./configure "${flags[@]}" \
+        if ! (cd "$src" && "$configure" "${flags[@]}" \
                 --add-dynamic-module="$ROOT" >"$dir/configure.log" 2>&1)
         then
             tail -20 "$dir/configure.log" >&2
@@ -118,7 +156,9 @@ build_in() {
         printf '%s' "$stamp" >"$dir/.configured"
     fi
 
-    make -s -C "$src" -f objs/Makefile modules >"$dir/make.log" 2>&1 || {
+    [ "$what" = nginx ] && what=""
+    # shellcheck disable=SC2086
+    make -s -C "$src" -f objs/Makefile $what >"$dir/make.log" 2>&1 || {
         cat "$dir/make.log" >&2
         die "the module did not compile"
     }
@@ -318,14 +358,44 @@ cmd_stop() {
 
 TEST_TMP=""
 
+# own_nginx VERSION: nginx VERSION from the vendor directory, with the
+# module, built under build/nginx-VERSION; sets the suite's nginx and module
+own_nginx() {
+    local version=$1 tarball dir
+
+    [[ "$version" =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] \
+        || die "--nginx takes a version such as 1.31.4, not '$version'"
+
+    tarball="$VENDOR/nginx-$version.tar.gz"
+    [ -f "$tarball" ] || die "no $tarball (set INVITES_VENDOR)"
+
+    dir="$BUILD/nginx-$version"
+    NGINX_SRC=$tarball build_in "$dir" "" "" nginx
+
+    export TEST_NGINX_BINARY="$dir/nginx/objs/nginx"
+    export TEST_INVITES_MODULE="$dir/ngx_http_invites_module.so"
+    log "testing with $("$TEST_NGINX_BINARY" -v 2>&1)"
+}
+
+
 cmd_test() {
-    local mode=""
+    local mode="" version=""
+
+    case "${1:-}" in
+    --nginx=*)  version=${1#--nginx=}; shift ;;
+    esac
 
     case "${1:-}" in
     --asan)     mode=asan; shift; install_deps ;;
     --valgrind) mode=valgrind; shift; install_deps valgrind ;;
     *)          install_deps ;;
     esac
+
+    if [ -n "$version" ]; then
+        [ -z "$mode" ] || die "--nginx and --$mode do not go together yet"
+        install_deps libpcre2-dev zlib1g-dev
+        own_nginx "$version"
+    fi
 
     build
 
@@ -421,5 +491,7 @@ case "${1:-build}" in
            "$ROOT/t/fuzz/run.sh" "$@" ;;
     lint)  install_deps cppcheck clang-tidy; build; "$ROOT/t/tools/lint.sh" ;;
     bench) shift; install_deps; build; "$ROOT/bench/run.sh" "$@" ;;
-    *)     die "usage: $0 [build|run|stop|test [--asan|--valgrind] [files...]|key ...|fuzz [SECONDS]|lint|bench [--smoke]]" ;;
+    *)     die "usage: $0 [build|run|stop|test [--nginx=VERSION]" \
+               "[--asan|--valgrind] [files...]|key ...|fuzz [SECONDS]|lint" \
+               "|bench [--smoke]]" ;;
 esac

@@ -22,7 +22,7 @@ POST /invites/Invites/Create
 {"group_id":"multi","email":"a@b.c"}
 --- response_body_json
 {"invite":{"id":"<uuid>","group_id":"multi","email":"a@b.c","code":"<code>"}}
---- error_log
+--- debug_log
 libpq moved to another socket
 
 === TEST 2: one port per host

@@ -55,6 +55,9 @@ package Invites::Test;
 #   error_log / no_error_log  lines (substrings) or an eval'd list of strings
 #                     and qr//s, checked once per block (one test each)
 #                     against the block's error.log.
+#   debug_log         as error_log, for lines only an nginx built with
+#                     --with-debug writes; skipped (one skip each, with the
+#                     reason) on an nginx without it.
 #   wait              seconds to sleep before the log checks.
 #   must_die          nginx must fail to start; the optional value is a regex
 #                     expected in its stderr/error.log. No request is sent.
@@ -95,6 +98,7 @@ package Invites::Test;
 #                              (decoded or undef), elapsed, raw, error}
 #   http_start(same args) -> handle; http_end($handle) -> as http()
 #   error_log_text()  server_port()  servroot()
+#   nginx_has_debug()          true when nginx was built --with-debug
 #   psql($sql) -> stdout (-qtAX, last newline chomped), dies on error
 #   pg_stop()  pg_start()  pg_port()  pg_conninfo()
 #   json_is($body, $expected, $name)   as response_body_json
@@ -150,6 +154,7 @@ our @EXPORT = qw(
     add_block_preprocessor no_shuffle
     start_nginx stop_nginx reload_nginx worker_pids nginx_pid wait_pids_gone
     http http_start http_end error_log_text server_port servroot
+    nginx_has_debug
     psql pg_stop pg_start pg_port pg_conninfo json_is chunked
     done_testing note subtest cmp_deeply slow
 );
@@ -455,6 +460,14 @@ sub _module_path {
     my $so = $ENV{TEST_INVITES_MODULE} || "$REPO/build/ngx_http_invites_module.so";
     Test::More::BAIL_OUT("$so not found: run ./build.sh first") unless -f $so;
     return $so;
+}
+
+my $HAS_DEBUG;
+
+sub nginx_has_debug () {
+    $HAS_DEBUG //= (`"@{[_nginx_binary()]}" -V 2>&1` =~ /--with-debug\b/)
+                   ? 1 : 0;
+    return $HAS_DEBUG;
 }
 
 sub _nginx_binary {
@@ -966,6 +979,16 @@ sub _check_log {
         Test::More::ok(scalar($match->($p)),
             "$name - pattern \"$p\" should match a line in error.log")
             or Test::More::diag("error.log:\n$log");
+    }
+    for my $p (_patterns(_sec($block, 'debug_log'))) {
+        SKIP: {
+            Test::More::skip("$name - \"$p\": nginx built without "
+                             . "--with-debug", 1) unless nginx_has_debug();
+            Test::More::ok(scalar($match->($p)),
+                "$name - debug pattern \"$p\" should match a line in "
+                . "error.log")
+                or Test::More::diag("error.log:\n$log");
+        }
     }
     for my $p (_patterns(_sec($block, 'no_error_log'))) {
         my @hit = $match->($p);
