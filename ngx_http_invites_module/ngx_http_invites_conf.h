@@ -20,6 +20,7 @@ typedef struct {
 typedef struct {
     ngx_flag_t                   api;
     ngx_str_t                    conninfo;
+    ngx_str_t                    database;  /* invites_db NAME */
     ngx_uint_t                   pool_size;
     ngx_uint_t                   queue_max;
     ngx_msec_t                   connect_timeout;

@@ -104,6 +104,9 @@ static void ngx_http_invites_db_fail(ngx_http_invites_db_conn_t *pc,
 static void ngx_http_invites_db_sweep(ngx_http_invites_db_t *db);
 static void ngx_http_invites_db_notice(void *arg, const char *message);
 static const char *ngx_http_invites_db_error(ngx_http_invites_db_conn_t *pc);
+static void ngx_http_invites_db_connect_failed(ngx_http_invites_db_conn_t *pc);
+static u_char *ngx_http_invites_db_log_handler(ngx_log_t *log, u_char *buf,
+    size_t len);
 static const char *ngx_http_invites_db_result_error(PGresult *res);
 
 
@@ -116,7 +119,16 @@ ngx_http_invites_db_init(ngx_http_invites_db_t *db, ngx_cycle_t *cycle)
     ngx_uint_t                   i;
     ngx_http_invites_db_conn_t  *pc;
 
-    db->log = cycle->log;
+    /* every line the pool logs names its database */
+
+    db->log = ngx_palloc(cycle->pool, sizeof(ngx_log_t));
+    if (db->log == NULL) {
+        return NGX_ERROR;
+    }
+
+    *db->log = *cycle->log;
+    db->log->handler = ngx_http_invites_db_log_handler;
+    db->log->data = db;
 
     db->conns = ngx_pcalloc(cycle->pool,
                             db->size * sizeof(ngx_http_invites_db_conn_t));
@@ -468,9 +480,7 @@ ngx_http_invites_db_open(ngx_http_invites_db_t *db)
     if (PQstatus(pc->pg) == CONNECTION_BAD
         || PQsetnonblocking(pc->pg, 1) != 0)
     {
-        ngx_log_error(NGX_LOG_ERR, db->log, 0,
-                      "invites: cannot connect to PostgreSQL: %s",
-                      ngx_http_invites_db_error(pc));
+        ngx_http_invites_db_connect_failed(pc);
         goto failed;
     }
 
@@ -677,9 +687,7 @@ ngx_http_invites_db_connect_poll(ngx_http_invites_db_conn_t *pc)
         break;
 
     default: /* PGRES_POLLING_FAILED */
-        ngx_log_error(NGX_LOG_ERR, db->log, 0,
-                      "invites: cannot connect to PostgreSQL: %s",
-                      ngx_http_invites_db_error(pc));
+        ngx_http_invites_db_connect_failed(pc);
         ngx_http_invites_db_fail(pc, NGX_HTTP_INVITES_DB_UNAVAILABLE);
         return;
     }
@@ -1443,6 +1451,37 @@ static const char *
 ngx_http_invites_db_error(ngx_http_invites_db_conn_t *pc)
 {
     return ngx_http_invites_db_message(PQerrorMessage(pc->pg));
+}
+
+
+/* where the attempt went, never with the password */
+
+static void
+ngx_http_invites_db_connect_failed(ngx_http_invites_db_conn_t *pc)
+{
+    const char  *host, *addr, *port, *dbname, *user;
+
+    host = PQhost(pc->pg);
+    addr = PQhostaddr(pc->pg);
+    port = PQport(pc->pg);
+    dbname = PQdb(pc->pg);
+    user = PQuser(pc->pg);
+
+    ngx_log_error(NGX_LOG_ERR, pc->db->log, 0,
+                  "invites: cannot connect to PostgreSQL at host \"%s\" "
+                  "(%s) port %s, database \"%s\", user \"%s\": %s",
+                  host ? host : "", addr && addr[0] ? addr : "socket",
+                  port ? port : "", dbname ? dbname : "", user ? user : "",
+                  ngx_http_invites_db_error(pc));
+}
+
+
+static u_char *
+ngx_http_invites_db_log_handler(ngx_log_t *log, u_char *buf, size_t len)
+{
+    ngx_http_invites_db_t  *db = log->data;
+
+    return ngx_snprintf(buf, len, ", invites database: %V", &db->name);
 }
 
 

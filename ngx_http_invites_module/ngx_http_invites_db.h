@@ -76,6 +76,7 @@ struct ngx_http_invites_db_s {
     ngx_msec_t                       idle_timeout;    /* 0: never */
     unsigned                         auth:1;
     unsigned                         pipeline:1;
+    unsigned                         named:1;   /* by invites_database */
 
     /* the worker's state */
     ngx_log_t                       *log;

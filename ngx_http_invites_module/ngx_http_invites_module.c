@@ -6,6 +6,7 @@
 
 #include "ngx_http_invites_module.h"
 #include "ngx_http_invites_conf.h"
+#include "ngx_http_invites_database.h"
 #include "ngx_http_invites_ops.h"
 #include "ngx_http_invites_auth.h"
 #include "ngx_http_invites_handler.h"
@@ -15,29 +16,19 @@ static void *ngx_http_invites_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_invites_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_invites_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
-static ngx_int_t ngx_http_invites_pool_of(ngx_conf_t *cf,
-    ngx_http_invites_loc_conf_t *conf);
 static ngx_int_t ngx_http_invites_postconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_invites_prepare(ngx_conf_t *cf,
     ngx_http_invites_db_t *db);
 static char *ngx_http_invites_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_http_invites_db_directive(ngx_conf_t *cf,
-    ngx_command_t *cmd,
-    void *conf);
-static char *ngx_http_invites_positive(ngx_conf_t *cf, void *post,
+static char *ngx_http_invites_code_length(ngx_conf_t *cf, void *post,
     void *data);
 static ngx_int_t ngx_http_invites_init_process(ngx_cycle_t *cycle);
 static void ngx_http_invites_exit_process(ngx_cycle_t *cycle);
 
 
-static ngx_conf_post_handler_pt  ngx_http_invites_positive_post =
-    ngx_http_invites_positive;
-
-static ngx_conf_num_bounds_t  ngx_http_invites_code_length_bounds = {
-    ngx_conf_check_num_bounds,
-    NGX_HTTP_INVITES_MIN_CODE, NGX_HTTP_INVITES_MAX_CODE
-};
+static ngx_conf_post_handler_pt  ngx_http_invites_code_length_post =
+    ngx_http_invites_code_length;
 
 
 static ngx_conf_enum_t  ngx_http_invites_auth_modes[] = {
@@ -56,11 +47,18 @@ static ngx_command_t  ngx_http_invites_commands[] = {
       0,
       NULL },
 
+    { ngx_string("invites_database"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_BLOCK|NGX_CONF_TAKE1,
+      ngx_http_invites_database_block,
+      0,
+      0,
+      NULL },
+
     { ngx_string("invites_db"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_invites_db_directive,
+      ngx_http_invites_database_directive,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_invites_loc_conf_t, conninfo),
+      0,
       NULL },
 
     { ngx_string("invites_db_pool"),
@@ -68,7 +66,7 @@ static ngx_command_t  ngx_http_invites_commands[] = {
       ngx_conf_set_num_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_invites_loc_conf_t, pool_size),
-      &ngx_http_invites_positive_post },
+      &ngx_http_invites_database_positive },
 
     { ngx_string("invites_db_queue"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -82,14 +80,14 @@ static ngx_command_t  ngx_http_invites_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_invites_loc_conf_t, connect_timeout),
-      &ngx_http_invites_positive_post },
+      &ngx_http_invites_database_positive },
 
     { ngx_string("invites_db_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_invites_loc_conf_t, timeout),
-      &ngx_http_invites_positive_post },
+      &ngx_http_invites_database_positive },
 
     { ngx_string("invites_db_idle_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -117,7 +115,7 @@ static ngx_command_t  ngx_http_invites_commands[] = {
       ngx_conf_set_num_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_invites_loc_conf_t, code_length),
-      &ngx_http_invites_code_length_bounds },
+      &ngx_http_invites_code_length_post },
 
     { ngx_string("invites_auth"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -204,16 +202,12 @@ ngx_http_invites_create_loc_conf(ngx_conf_t *cf)
      *
      *     conf->api = 0;
      *     conf->conninfo = { 0, NULL };
+     *     conf->database = { 0, NULL };
      *     conf->tenant = NULL;
      *     conf->db = NULL;
      */
 
-    conf->pool_size = NGX_CONF_UNSET_UINT;
-    conf->queue_max = NGX_CONF_UNSET_UINT;
-    conf->connect_timeout = NGX_CONF_UNSET_MSEC;
-    conf->timeout = NGX_CONF_UNSET_MSEC;
-    conf->idle_timeout = NGX_CONF_UNSET_MSEC;
-    conf->pipeline = NGX_CONF_UNSET;
+    ngx_http_invites_database_unset(conf);
     conf->auth = NGX_CONF_UNSET_UINT;
     conf->auth_cache_ttl = NGX_CONF_UNSET_MSEC;
     conf->code_length = NGX_CONF_UNSET_UINT;
@@ -228,17 +222,9 @@ ngx_http_invites_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_invites_loc_conf_t *prev = parent;
     ngx_http_invites_loc_conf_t *conf = child;
 
-    if (conf->conninfo.data == NULL) {
-        conf->conninfo = prev->conninfo;
+    if (ngx_http_invites_database_merge(cf, conf, prev) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
     }
-
-    ngx_conf_merge_uint_value(conf->pool_size, prev->pool_size, 4);
-    ngx_conf_merge_uint_value(conf->queue_max, prev->queue_max, 1024);
-    ngx_conf_merge_msec_value(conf->connect_timeout, prev->connect_timeout,
-                              5000);
-    ngx_conf_merge_msec_value(conf->timeout, prev->timeout, 5000);
-    ngx_conf_merge_msec_value(conf->idle_timeout, prev->idle_timeout, 60000);
-    ngx_conf_merge_value(conf->pipeline, prev->pipeline, 0);
 
     if (conf->tenant == NULL) {
         conf->tenant = prev->tenant;
@@ -254,100 +240,25 @@ ngx_http_invites_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_OK;
     }
 
-    if (conf->conninfo.data == NULL) {
+    if (conf->conninfo.data == NULL && conf->database.data == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"invites_api\" requires \"invites_db\" in this "
                            "location or above it");
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_http_invites_pool_of(cf, conf) != NGX_OK) {
+    if (ngx_http_invites_database_of(cf, conf) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
+    if (conf->auth == NGX_HTTP_INVITES_AUTH_KEY && conf->tenant) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "\"invites_tenant\" is ignored where "
+                           "\"invites_auth key\" is on: the key's tenant "
+                           "wins");
+    }
+
     return NGX_CONF_OK;
-}
-
-
-/* locations that name the same conninfo share one pool per worker */
-
-static ngx_int_t
-ngx_http_invites_pool_of(ngx_conf_t *cf, ngx_http_invites_loc_conf_t *conf)
-{
-    ngx_uint_t                     i;
-    ngx_http_invites_db_t        **dbp, *db;
-    ngx_http_invites_main_conf_t  *imcf;
-
-    imcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_invites_module);
-
-    dbp = imcf->dbs.elts;
-
-    for (i = 0; i < imcf->dbs.nelts; i++) {
-        db = dbp[i];
-
-        if (db->conninfo.len != conf->conninfo.len
-            || ngx_strncmp(db->conninfo.data, conf->conninfo.data,
-                           db->conninfo.len)
-               != 0)
-        {
-            continue;
-        }
-
-        if (db->size != conf->pool_size
-            || db->queue_max != conf->queue_max
-            || db->connect_timeout != conf->connect_timeout
-            || db->idle_timeout != conf->idle_timeout
-            || db->pipeline != (ngx_uint_t) conf->pipeline)
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "conflicting \"invites_db_pool\", "
-                               "\"invites_db_queue\", "
-                               "\"invites_db_connect_timeout\", "
-                               "\"invites_db_idle_timeout\" or "
-                               "\"invites_db_pipeline\" for the same "
-                               "\"invites_db\"");
-            return NGX_ERROR;
-        }
-
-        db->statement_timeout = ngx_max(db->statement_timeout, conf->timeout);
-        db->auth |= (conf->auth == NGX_HTTP_INVITES_AUTH_KEY);
-        conf->db = db;
-
-        return NGX_OK;
-    }
-
-    db = ngx_pcalloc(cf->pool, sizeof(ngx_http_invites_db_t));
-    if (db == NULL) {
-        return NGX_ERROR;
-    }
-
-    /* an unnamed database is labelled by its place in the configuration */
-    db->name.data = ngx_pnalloc(cf->pool, sizeof("db") + NGX_INT_T_LEN);
-    if (db->name.data == NULL) {
-        return NGX_ERROR;
-    }
-
-    db->name.len = ngx_sprintf(db->name.data, "db%ui", imcf->dbs.nelts + 1)
-                   - db->name.data;
-
-    db->conninfo = conf->conninfo;
-    db->size = conf->pool_size;
-    db->queue_max = conf->queue_max;
-    db->connect_timeout = conf->connect_timeout;
-    db->idle_timeout = conf->idle_timeout;
-    db->statement_timeout = conf->timeout;
-    db->pipeline = conf->pipeline;
-    db->auth = (conf->auth == NGX_HTTP_INVITES_AUTH_KEY);
-
-    dbp = ngx_array_push(&imcf->dbs);
-    if (dbp == NULL) {
-        return NGX_ERROR;
-    }
-
-    *dbp = db;
-    conf->db = db;
-
-    return NGX_OK;
 }
 
 
@@ -422,58 +333,20 @@ ngx_http_invites_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-static char *
-ngx_http_invites_db_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_invites_loc_conf_t *ilcf = conf;
-
-    char              *err, *conninfo;
-    ngx_str_t         *value;
-    PQconninfoOption  *opts;
-
-    if (ilcf->conninfo.data) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    if (value[1].len == 0) {
-        return "takes a connection string, not an empty one";
-    }
-
-    /* the arguments nginx parsed are NUL-terminated */
-    conninfo = (char *) value[1].data;
-
-    err = NULL;
-    opts = PQconninfoParse(conninfo, &err);
-
-    if (opts == NULL) {
-        /* not the string itself: it may hold a password */
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid connection string: %s",
-                           err ? err : "out of memory");
-        if (err) {
-            PQfreemem(err);
-        }
-
-        return NGX_CONF_ERROR;
-    }
-
-    PQconninfoFree(opts);
-
-    ilcf->conninfo = value[1];
-
-    return NGX_CONF_OK;
-}
-
+/* as ngx_conf_check_num_bounds(), but nginx names the directive */
 
 static char *
-ngx_http_invites_positive(ngx_conf_t *cf, void *post, void *data)
+ngx_http_invites_code_length(ngx_conf_t *cf, void *post, void *data)
 {
     ngx_uint_t  *np = data;
 
-    if (*np == 0) {
-        return "must be greater than zero";
+    static char  msg[] = "must be between "
+                         ngx_value(NGX_HTTP_INVITES_MIN_CODE)
+                         " and "
+                         ngx_value(NGX_HTTP_INVITES_MAX_CODE);
+
+    if (*np < NGX_HTTP_INVITES_MIN_CODE || *np > NGX_HTTP_INVITES_MAX_CODE) {
+        return msg;
     }
 
     return NGX_CONF_OK;

@@ -51,9 +51,9 @@ POST /invites/Invites/Read
 === TEST 5: fewer than 6 digits is refused
 --- config
     location /invites/Invites/ { invites_code_length 5; invites_api; }
---- must_die: value must be between 6 and 18
+--- must_die: "invites_code_length" directive must be between 6 and 18
 
 === TEST 6: more than 18 digits is refused
 --- config
     location /invites/Invites/ { invites_code_length 19; invites_api; }
---- must_die: value must be between 6 and 18
+--- must_die: "invites_code_length" directive must be between 6 and 18
