@@ -30,6 +30,11 @@ BEGIN {
             if $st =~ /^[^u]/;
     }
 
+    if (!$why && system('/usr/sbin/nginx -t -q >/dev/null 2>&1') != 0) {
+        $why = '/etc/nginx/nginx.conf fails nginx -t before the package'
+               . ' is installed';
+    }
+
     if ($why) {
         require Test::More;
         Test::More::plan(skip_all => $why);
