@@ -17,6 +17,9 @@
 #   ./build.sh key create TENANT [LABEL] | list [TENANT] | revoke ID
 #                         manage API keys, in the database of "run" or
 #                         in INVITES_DB=<conninfo>
+#   ./build.sh deb        build/libnginx-mod-http-invites_<version>_<arch>.deb,
+#                         built as Debian builds its nginx modules
+#                         (debian/, dh-sequence-nginx) in build/deb/
 #
 # NGINX_SRC=<path> builds against another nginx instead of the source tree
 # Debian's nginx-dev ships in /usr/share/nginx/src: a release tarball, an
@@ -39,6 +42,10 @@ VENDOR=${INVITES_VENDOR:-$ROOT/../shared/vendor}
 
 # what an nginx of our own is configured with: what the suite needs
 OWN_NGINX_FLAGS=(--with-compat --with-http_ssl_module)
+DEB_PACKAGE=libnginx-mod-http-invites
+# what the package is built from: copied to build/deb/, so the tree stays clean
+DEB_SOURCES=(config ngx_http_invites_module sql bin debian
+             README.md SECURITY.md LICENSE CHANGELOG.md)
 
 PACKAGES=(
     gcc make libc6-dev procps perl
@@ -481,6 +488,90 @@ key_sql() {
 }
 
 
+# the package's version from debian/changelog; dies unless its upstream part
+# is NGX_HTTP_INVITES_VERSION
+deb_version() {
+    local header=$ROOT/ngx_http_invites_module/ngx_http_invites_version.h
+    local want have upstream
+
+    want=$(sed -n 's/^#define NGX_HTTP_INVITES_VERSION  *"\([^"]*\)".*/\1/p' \
+        "$header")
+    [ -n "$want" ] || die "no NGX_HTTP_INVITES_VERSION in $header"
+
+    have=$(dpkg-parsechangelog -l "$ROOT/debian/changelog" -S Version) \
+        || die "debian/changelog cannot be read"
+    upstream=${have#*:}
+    upstream=${upstream%-*}
+
+    [ "$upstream" = "$want" ] \
+        || die "ngx_http_invites_version.h says $want but debian/changelog" \
+               "says $have: add a debian/changelog entry for $want-1"
+
+    printf '%s\n' "$have"
+}
+
+
+# the nginx ABI of the installed nginx-dev must be the one debian/control
+# builds against (dh_nginx makes the package depend on it)
+deb_check_abi() {
+    local subst=/usr/share/nginx/src/debian/libnginx-mod.abisubstvars abi
+
+    abi=$(sed -n 's/^nginx:abi=//p' "$subst" 2>/dev/null)
+    [ -n "$abi" ] || die "no nginx ABI in $subst (install nginx-dev)"
+
+    grep -Eq "^[[:space:]]+$abi,?$" "$ROOT/debian/control" \
+        || die "debian/control does not build against $abi, the ABI of" \
+               "the installed nginx: update its Build-Depends"
+}
+
+
+# the package, unless build/ holds one built from the same sources against
+# the same nginx-dev
+cmd_deb() {
+    local version upstream arch name dir stamp p
+
+    install_deps build-essential debhelper dpkg-dev
+
+    version=$(deb_version)
+    deb_check_abi
+    [ -x "$ROOT/bin/invites-migrate" ] \
+        || die "bin/invites-migrate is missing or not executable;" \
+               "the package ships it"
+
+    arch=$(dpkg-architecture -qDEB_HOST_ARCH)
+    name="${DEB_PACKAGE}_${version#*:}_$arch.deb"
+    upstream=${version#*:}
+    dir="$BUILD/deb/$DEB_PACKAGE-${upstream%-*}"
+
+    stamp="$(dpkg-query -W -f='${Version}' nginx-dev)"
+    stamp+=" $(cd "$ROOT" && tar -cf - --sort=name --mtime=@0 --owner=0 \
+        --group=0 --numeric-owner "${DEB_SOURCES[@]}" | sha1sum | cut -d' ' -f1)"
+
+    if [ -f "$BUILD/$name" ] \
+        && [ "$(cat "$BUILD/deb/.built" 2>/dev/null)" = "$stamp" ]; then
+        log "$BUILD/$name is up to date"
+        return 0
+    fi
+
+    rm -rf "$BUILD/deb"
+    mkdir -p "$dir"
+    for p in "${DEB_SOURCES[@]}"; do
+        cp -a "$ROOT/$p" "$dir/"
+    done
+
+    log "building $name in $BUILD/deb"
+    (cd "$dir" && dpkg-buildpackage -b --no-sign) \
+        >"$BUILD/deb/build.log" 2>&1 \
+        || { tail -30 "$BUILD/deb/build.log" >&2
+             die "dpkg-buildpackage failed, see $BUILD/deb/build.log"; }
+
+    rm -f "$BUILD/${DEB_PACKAGE}"_*.deb
+    cp "$BUILD/deb/$name" "$BUILD/$name"
+    printf '%s' "$stamp" >"$BUILD/deb/.built"
+    log "built $BUILD/$name"
+}
+
+
 case "${1:-build}" in
     build) install_deps; build ;;
     run)   cmd_run ;;
@@ -491,7 +582,8 @@ case "${1:-build}" in
            "$ROOT/t/fuzz/run.sh" "$@" ;;
     lint)  install_deps cppcheck clang-tidy; build; "$ROOT/t/tools/lint.sh" ;;
     bench) shift; install_deps; build; "$ROOT/bench/run.sh" "$@" ;;
+    deb)   cmd_deb ;;
     *)     die "usage: $0 [build|run|stop|test [--nginx=VERSION]" \
                "[--asan|--valgrind] [files...]|key ...|fuzz [SECONDS]|lint" \
-               "|bench [--smoke]]" ;;
+               "|bench [--smoke]|deb]" ;;
 esac
