@@ -59,10 +59,10 @@ cmp_ok($ok, '>', @$recs / 4, "the module still serves ($ok of " . scalar(@$recs)
 cmp_ok($fig->{max_elapsed}, '<', slow(5), 'no request waited long');
 
 my $log = error_log_text();
-my ($line) = $log =~ /^(.*invites: cannot connect to PostgreSQL:.*too many clients.*)$/m;
+my ($line) = $log =~ /^(.*invites: cannot connect to PostgreSQL .*too many clients.*)$/m;
 ok($line, 'the error log says why a connection could not be opened');
 diag("error.log: $line") if $line;
-my $refused = () = $log =~ /invites: cannot connect to PostgreSQL:.*too many clients/g;
+my $refused = () = $log =~ /invites: cannot connect to PostgreSQL .*too many clients/g;
 
 my $pglog = server_log_since($from);
 my $attempts = () = $pglog =~ /connection received: host=127\.0\.0\.1/g;
