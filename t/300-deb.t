@@ -22,6 +22,9 @@ BEGIN {
             : !-x '/usr/sbin/nginx'         ? "needs Debian's nginx"
             : $ENV{TEST_INVITES_PG_CONNINFO}
                 ? 'needs the private cluster (it empties the schema)'
+            : $ENV{TEST_NGINX_BINARY} || $ENV{TEST_INVITES_MODULE}
+                ? 'tests the package in Debian\'s nginx, not this nginx or'
+                  . ' module'
             : undef;
 
     if (!$why) {
