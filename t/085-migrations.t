@@ -390,6 +390,117 @@ isnt($rc, 0, 'a database it cannot reach makes it fail');
 like($err, qr/database "m_nosuch" does not exist/, "with psql's error");
 
 
+# ------------------------------------- the module against an older schema
+
+my $header = do {
+    my $h = "$REPO/ngx_http_invites_module/ngx_http_invites_schema.h";
+    open my $hf, '<', $h or die "$h: $!";
+    local $/;
+    <$hf>;
+};
+my ($NEED) = $header =~ /^#define NGX_HTTP_INVITES_SCHEMA\s+(\d+)/m;
+my ($NEED_AUTH) = $header =~ /^#define NGX_HTTP_INVITES_SCHEMA_AUTH\s+(\d+)/m;
+my %by_version = map { /^(\d+)/; (0 + $1 => $_) } @NAMES;
+is($by_version{$NEED}, '001_invites', "the module needs 001_invites ($NEED)");
+is($by_version{$NEED_AUTH}, '002_api_keys',
+   "and 002_api_keys ($NEED_AUTH) with invites_auth key");
+
+my $CONNECT = qr/\[debug\].*invites: connecting to PostgreSQL$/m;
+my $KEY = 'inv_' . ('A' x 43);
+
+# nginx with one pool (db1) on database $db; returns the answers to $n
+# requests, one after another
+sub serve_old {
+    my ($db, $auth, $n, @headers) = @_;
+    start_nginx(<<"CONF", http_config => qq{invites_db "@{[conninfo($db)]}";\n});
+    location /invites/Invites/ {
+        invites_auth $auth;
+        invites_auth_cache_ttl 0;
+        invites_api;
+    }
+CONF
+    return map {
+        http('POST', '/invites/Invites/List', '{"group_id":"g"}',
+             headers => \@headers)
+    } 1 .. $n;
+}
+
+# requests until one is answered 200 (the pool backs off for a second
+# after a failed connection), at most for a generous while
+sub until_ok {
+    my @headers = @_;
+    my $r;
+    my $deadline = time + slow(15);
+    do {
+        $r = http('POST', '/invites/Invites/List', '{"group_id":"g"}',
+                  headers => \@headers);
+        return $r if $r->{status} == 200;
+        sleep 0.1;
+    } while (time < $deadline);
+    return $r;
+}
+
+sub one_line_per_connection {
+    my ($re, $what) = @_;
+    my $lines = error_lines($re);
+    my $connects = error_lines($CONNECT);
+    ok($lines >= 1, "$what: the error log says so");
+    is($lines, $connects, "$what: one line per connection ($connects)");
+    is(error_lines(qr/cannot prepare|returned no result|\bDB_ERROR\b/), 0,
+       "$what: and nothing else about it");
+    return $connects;
+}
+
+# no ledger at all: version 0
+new_db('m_v0');
+sql_in('m_v0', $OLD_001);
+my @r = serve_old('m_v0', 'off', 3);
+is_deeply([map { $_->{status} } @r], [503, 503, 503],
+          'a database without the ledger: every request gets 503');
+json_is($_->{body}, $UNAVAILABLE, 'DB_UNAVAILABLE') for @r;
+my $connects = one_line_per_connection(
+    qr/\[error\].*invites: db1: schema version 0, this module needs $NEED: run the migrations$/m,
+    'schema version 0');
+ok($connects <= 3, 'the pool opened one connection per request at most');
+sleep 2.5;
+is(error_lines($CONNECT), $connects,
+   'and none more while no request came (it does not spin reconnecting)');
+
+($rc, $out, $err) = migrate('m_v0');
+is($rc, 0, 'the tool upgrades that database under the running nginx') or diag($err);
+my $ok = until_ok();
+is($ok->{status}, 200, 'then the module serves it, without a reload');
+json_is($ok->{body}, '{"invites":[]}', 'the List answer');
+stop_nginx();
+
+# 001 but not 002: enough without keys, not with invites_auth key
+new_db('m_v1');
+psql_files('m_v1', grep { m{/0*[0-$NEED]_[^/]+\z} } @FILES);
+is(ledger('m_v1'), join(' ', (split / /, $LEDGER)[0 .. $NEED]),
+   "a database at version $NEED");
+
+@r = serve_old('m_v1', 'off', 1);
+is($r[0]{status}, 200, 'invites_auth off is served from it');
+stop_nginx();
+is(error_lines(qr/this module needs/), 0, 'with no word about the schema');
+
+@r = serve_old('m_v1', 'key', 3, "Authorization: Bearer $KEY");
+is_deeply([map { $_->{status} } @r], [503, 503, 503],
+          'invites_auth key: every request gets 503, not 401 nor 500');
+json_is($_->{body}, $UNAVAILABLE, 'DB_UNAVAILABLE') for @r;
+one_line_per_connection(
+    qr/\[error\].*invites: db1: schema version $NEED, this module needs $NEED_AUTH: run the migrations$/m,
+    "schema version $NEED with keys");
+
+($rc, $out, $err) = migrate('m_v1');
+is_deeply(applied($out), [@NAMES[$NEED + 1 .. $#NAMES]],
+          'the tool applies only what that database lacks');
+my $new_key = sql_in('m_v1', q{SELECT invites_key_create('t', 'after 002')});
+$ok = until_ok("Authorization: Bearer $new_key");
+is($ok->{status}, 200, 'then a key works, without a reload');
+stop_nginx();
+
+
 done_testing();
 
 
