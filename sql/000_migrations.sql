@@ -6,6 +6,14 @@
 -- or psql.  The module reads the highest version when it connects and
 -- serves nothing from a schema older than it needs.  Versions are
 -- cumulative: migration N expects every one before it.
+--
+-- A new migration is NNN_name.sql, safe to run twice, with no BEGIN or
+-- COMMIT of its own and nothing that cannot run in a transaction (the tool
+-- wraps each file in one), ending with
+--     INSERT INTO invites_migrations (version, name) VALUES (NNN, 'NNN_name')
+--     ON CONFLICT (version) DO NOTHING;
+-- and, if the module needs it, NGX_HTTP_INVITES_SCHEMA* raised to NNN in
+-- ngx_http_invites_module/ngx_http_invites_schema.h.
 
 CREATE TABLE IF NOT EXISTS invites_migrations (
     version     integer     PRIMARY KEY,

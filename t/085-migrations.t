@@ -376,6 +376,29 @@ symlink "$pkg/bin/invites-migrate", "$TMP/invites-migrate" or die $!;
 is($rc, 0, 'run through a symbolic link, it finds its sql/') or diag($err);
 is_deeply(applied($out), ["${NEXT}_fixed"], 'and applies only the new migration');
 
+# a migration that forgets to record itself would run again on every run
+my $AFTER = sprintf '%03d', $TOP + 2;
+open $fh, '>', "$pkg/sql/${AFTER}_silent.sql" or die $!;
+print $fh "CREATE TABLE invites_silent (x int);\n";
+close $fh;
+($rc, $out, $err) = migrate('m_fail', "$pkg/bin/invites-migrate");
+isnt($rc, 0, 'a migration that does not record itself fails');
+like($err, qr/${AFTER}_silent\.sql did not record itself in the ledger as version ${\($TOP + 2)}/,
+     'saying so');
+is(sql_in('m_fail', q{SELECT to_regclass('invites_silent') IS NULL}), 't',
+   'and it is rolled back');
+unlink "$pkg/sql/${AFTER}_silent.sql";
+
+# two branches that both added a migration with the same number
+rename "$pkg/sql/${NEXT}_fixed.sql", "$pkg/sql/${NEXT}_other.sql" or die $!;
+my $before = ledger('m_fail');
+($rc, $out, $err) = migrate('m_fail', "$pkg/bin/invites-migrate");
+isnt($rc, 0, 'a version the ledger holds under another name fails');
+like($err, qr/the ledger has another migration as version ${\($TOP + 1)}, not ${NEXT}_other/,
+     'saying so');
+is(ledger('m_fail'), $before, 'and changes nothing');
+rename "$pkg/sql/${NEXT}_other.sql", "$pkg/sql/${NEXT}_fixed.sql" or die $!;
+
 ($rc, $out, $err) = migrate('m_fail');
 is($rc, 0, 'a tool that knows fewer migrations than the database succeeds');
 like($out, qr/up to date, at version ${\($TOP + 1)}$/m, 'finds nothing to do');
