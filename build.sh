@@ -14,6 +14,9 @@
 #   ./build.sh fuzz [SECS] run each libFuzzer target SECS (60) seconds
 #                         (t/fuzz/run.sh)
 #   ./build.sh lint       cppcheck and clang-tidy (t/tools/lint.sh)
+#   ./build.sh migrate    apply the migrations of sql/ that are missing
+#                         (bin/invites-migrate), to the database of "run"
+#                         or to INVITES_DB=<conninfo>
 #   ./build.sh key create TENANT [LABEL] | list [TENANT] | revoke ID
 #                         manage API keys, in the database of "run" or
 #                         in INVITES_DB=<conninfo>
@@ -238,9 +241,21 @@ pg_stop() {
 }
 
 
-# pg_schema DIR PORT: the invites role and database, then sql/ in order
+# pg_schema DIR PORT: the invites role and database, then the migrations
+# they lack (bin/invites-migrate)
 pg_schema() {
-    local dir=$1 port=$2 f
+    local dir=$1 port=$2
+
+    pg_database "$dir" "$port"
+
+    INVITES_DB="host=$dir port=$port dbname=invites user=invites" \
+        "$ROOT/bin/invites-migrate" >&2
+}
+
+
+# pg_database DIR PORT: the invites role and database, if missing
+pg_database() {
+    local dir=$1 port=$2
 
     psql -qX -h "$dir" -p "$port" -U postgres -d postgres \
         -v ON_ERROR_STOP=1 >/dev/null <<'EOF'
@@ -251,12 +266,6 @@ SELECT 'CREATE DATABASE invites OWNER invites'
  WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'invites')
 \gexec
 EOF
-
-    for f in "$ROOT"/sql/*.sql; do
-        [ -e "$f" ] || continue
-        psql -qX -h "$dir" -p "$port" -U invites -d invites \
-            -v ON_ERROR_STOP=1 -f "$f" >/dev/null
-    done
 }
 
 
@@ -428,6 +437,33 @@ cmd_test() {
 }
 
 
+# migrate: bin/invites-migrate on INVITES_DB, or on the database of "run"
+# (started for the time it takes, if it is not running)
+cmd_migrate() {
+    local db=${INVITES_DB:-} started=0
+
+    [ "$#" -eq 0 ] || die "usage: [INVITES_DB=<conninfo>] $0 migrate"
+
+    if [ -z "$db" ]; then
+        [ -d "$RUN/pg/data" ] \
+            || die "no database yet: run ./build.sh run, or set INVITES_DB"
+
+        if [ ! -f "$RUN/pg/data/postmaster.pid" ]; then
+            pg_start "$RUN/pg" "$RUN_PG_PORT"
+            started=1
+            trap 'pg_stop "$RUN/pg"' EXIT
+        fi
+
+        pg_database "$RUN/pg" "$RUN_PG_PORT"
+        db="host=$RUN/pg port=$RUN_PG_PORT dbname=invites user=invites"
+    fi
+
+    INVITES_DB=$db "$ROOT/bin/invites-migrate"
+
+    [ "$started" -eq 0 ] || log "stopped the database again"
+}
+
+
 # key SUB ARGS: API keys, through the SQL functions of sql/002_api_keys.sql
 cmd_key() {
     local sub=${1:-} db=${INVITES_DB:-} started=0
@@ -577,6 +613,7 @@ case "${1:-build}" in
     run)   cmd_run ;;
     stop)  cmd_stop ;;
     test)  shift; cmd_test "$@" ;;
+    migrate) shift; cmd_migrate "$@" ;;
     key)   shift; cmd_key "$@" ;;
     fuzz)  shift; install_deps clang libclang-rt-14-dev; build
            "$ROOT/t/fuzz/run.sh" "$@" ;;
@@ -584,6 +621,6 @@ case "${1:-build}" in
     bench) shift; install_deps; build; "$ROOT/bench/run.sh" "$@" ;;
     deb)   cmd_deb ;;
     *)     die "usage: $0 [build|run|stop|test [--nginx=VERSION]" \
-               "[--asan|--valgrind] [files...]|key ...|fuzz [SECONDS]|lint" \
-               "|bench [--smoke]|deb]" ;;
+               "[--asan|--valgrind] [files...]|migrate|key ...|fuzz [SECONDS]" \
+               "|lint|bench [--smoke]|deb]" ;;
 esac

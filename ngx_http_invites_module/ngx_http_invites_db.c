@@ -55,6 +55,7 @@ struct ngx_http_invites_db_conn_s {
     unsigned                         ready:1;
     unsigned                         flushing:1;
     unsigned                         failed:1;
+    unsigned                         versioned:1;   /* its schema is read */
     unsigned                         tcp_nopush:1;
 };
 
@@ -88,6 +89,10 @@ static void ngx_http_invites_db_write_handler(ngx_event_t *wev);
 static void ngx_http_invites_db_timer_handler(ngx_event_t *ev);
 static void ngx_http_invites_db_wait_handler(ngx_event_t *ev);
 static void ngx_http_invites_db_results(ngx_http_invites_db_conn_t *pc);
+static void ngx_http_invites_db_setup(ngx_http_invites_db_conn_t *pc,
+    PGresult *res);
+static void ngx_http_invites_db_schema(ngx_http_invites_db_conn_t *pc,
+    PGresult *res);
 static void ngx_http_invites_db_prepared(ngx_http_invites_db_conn_t *pc);
 static void ngx_http_invites_db_complete(ngx_http_invites_db_conn_t *pc);
 static void ngx_http_invites_db_rest(ngx_http_invites_db_conn_t *pc);
@@ -494,6 +499,7 @@ ngx_http_invites_db_open(ngx_http_invites_db_t *db)
     pc->ready = 0;
     pc->flushing = 0;
     pc->failed = 0;
+    pc->versioned = 0;
     pc->tcp_nopush = 0;
     pc->res = NULL;
 
@@ -693,7 +699,8 @@ ngx_http_invites_db_connect_poll(ngx_http_invites_db_conn_t *pc)
     }
 
     ngx_log_debug0(NGX_LOG_DEBUG_HTTP, db->log, 0,
-                   "invites: connected, preparing statements");
+                   "invites: connected, checking the schema, preparing "
+                   "statements");
 
     pc->state = NGX_HTTP_INVITES_DB_PREPARING;
 
@@ -1021,12 +1028,7 @@ ngx_http_invites_db_results(ngx_http_invites_db_conn_t *pc)
                 return;
             }
 
-            if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-                ngx_log_error(NGX_LOG_ERR, db->log, 0,
-                              "invites: cannot prepare statements: %s",
-                              ngx_http_invites_db_result_error(res));
-                pc->failed = 1;
-            }
+            ngx_http_invites_db_setup(pc, res);
 
             PQclear(res);
             continue;
@@ -1090,6 +1092,95 @@ ngx_http_invites_db_results(ngx_http_invites_db_conn_t *pc)
     }
 
     ngx_http_invites_db_dispatch(db, 1);
+}
+
+
+/*
+ * A result of the round trip that sets a connection up: the schema version
+ * first, then one per PREPARE.  A connection that fails logs one line: the
+ * server skips what follows an error, and what follows an old schema would
+ * only fail for the same reason.
+ */
+
+static void
+ngx_http_invites_db_setup(ngx_http_invites_db_conn_t *pc, PGresult *res)
+{
+    if (!pc->versioned) {
+        pc->versioned = 1;
+        ngx_http_invites_db_schema(pc, res);
+        return;
+    }
+
+    if (PQresultStatus(res) != PGRES_COMMAND_OK && !pc->failed) {
+        ngx_log_error(NGX_LOG_ERR, pc->db->log, 0,
+                      "invites: %V: cannot prepare statements: %s",
+                      &pc->db->name, ngx_http_invites_db_result_error(res));
+        pc->failed = 1;
+    }
+}
+
+
+/* the migrations the database has, against those the module needs */
+
+static void
+ngx_http_invites_db_schema(ngx_http_invites_db_conn_t *pc, PGresult *res)
+{
+    ngx_int_t               version;
+    const char             *state;
+    ngx_http_invites_db_t  *db;
+
+    db = pc->db;
+
+    switch (PQresultStatus(res)) {
+
+    case PGRES_TUPLES_OK:
+        version = NGX_ERROR;
+
+        if (PQntuples(res) == 1 && PQnfields(res) == 1
+            && !PQgetisnull(res, 0, 0))
+        {
+            version = ngx_atoi((u_char *) PQgetvalue(res, 0, 0),
+                               PQgetlength(res, 0, 0));
+        }
+
+        if (version == NGX_ERROR) {
+            ngx_log_error(NGX_LOG_ERR, db->log, 0,
+                          "invites: %V: the schema version is not a number",
+                          &db->name);
+            pc->failed = 1;
+            return;
+        }
+
+        break;
+
+    case PGRES_FATAL_ERROR:
+        state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+        if (state && ngx_strcmp(state, "42P01") == 0) {
+            /* undefined_table: migrated before the ledger, or never */
+            version = 0;
+            break;
+        }
+
+        /* fall through */
+
+    default:
+        ngx_log_error(NGX_LOG_ERR, db->log, 0,
+                      "invites: %V: cannot read the schema version: %s",
+                      &db->name, ngx_http_invites_db_result_error(res));
+        pc->failed = 1;
+        return;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, db->log, 0,
+                   "invites: schema version %i", version);
+
+    if ((ngx_uint_t) version < db->schema) {
+        ngx_log_error(NGX_LOG_ERR, db->log, 0,
+                      "invites: %V: schema version %i, this module needs %ui: "
+                      "run the migrations", &db->name, version, db->schema);
+        pc->failed = 1;
+    }
 }
 
 

@@ -18,6 +18,11 @@
  * events, with a bounded FIFO of queries waiting for a free connection.
  * It knows statements by name, and whether they write; the caller owns
  * what they mean.
+ *
+ * A new connection sends "prepare" in one round trip: first a statement
+ * that answers the schema version (one integer; an undefined table counts
+ * as 0), then the PREPAREs.  Below "schema", or on any error, the
+ * connection is closed and the pool backs off as after a failed connect.
  */
 
 
@@ -68,7 +73,8 @@ struct ngx_http_invites_db_s {
     ngx_str_t                        conninfo;
     const char                     **keywords;
     const char                     **values;
-    const char                      *prepare;
+    const char                      *prepare;   /* see above */
+    ngx_uint_t                       schema;    /* the version needed */
     ngx_uint_t                       size;
     ngx_uint_t                       queue_max;
     ngx_msec_t                       connect_timeout;

@@ -4,12 +4,16 @@
  */
 
 
+#include <ngx_config.h>
+#include <ngx_core.h>
+
 #include "ngx_http_invites_module.h"
 #include "ngx_http_invites_conf.h"
 #include "ngx_http_invites_database.h"
 #include "ngx_http_invites_ops.h"
 #include "ngx_http_invites_auth.h"
 #include "ngx_http_invites_handler.h"
+#include "ngx_http_invites_schema.h"
 
 
 static void *ngx_http_invites_create_main_conf(ngx_conf_t *cf);
@@ -285,7 +289,10 @@ ngx_http_invites_postconfiguration(ngx_conf_t *cf)
 }
 
 
-/* the statements a new connection prepares: the key lookup if used */
+/*
+ * What a new connection sends: the schema version check, then the
+ * statements it prepares; the key lookup, and 002_api_keys, if used.
+ */
 
 static ngx_int_t
 ngx_http_invites_prepare(ngx_conf_t *cf, ngx_http_invites_db_t *db)
@@ -297,17 +304,24 @@ ngx_http_invites_prepare(ngx_conf_t *cf, ngx_http_invites_db_t *db)
     ops = ngx_http_invites_op_prepare_sql();
     auth = db->auth ? ngx_http_invites_auth_prepare_sql() : "";
 
-    len = ngx_strlen(ops) + ngx_strlen(auth) + 1;
+    len = sizeof(NGX_HTTP_INVITES_SCHEMA_SQL) - 1 + ngx_strlen(ops)
+          + ngx_strlen(auth) + 1;
 
     p = ngx_pnalloc(cf->pool, len);
     if (p == NULL) {
         return NGX_ERROR;
     }
 
-    *ngx_cpymem(ngx_cpymem(p, ops, ngx_strlen(ops)), auth, ngx_strlen(auth))
-        = '\0';
-
     db->prepare = (const char *) p;
+
+    p = ngx_cpymem(p, NGX_HTTP_INVITES_SCHEMA_SQL,
+                   sizeof(NGX_HTTP_INVITES_SCHEMA_SQL) - 1);
+    p = ngx_cpymem(p, ops, ngx_strlen(ops));
+    p = ngx_cpymem(p, auth, ngx_strlen(auth));
+    *p = '\0';
+
+    db->schema = db->auth ? NGX_HTTP_INVITES_SCHEMA_AUTH
+                          : NGX_HTTP_INVITES_SCHEMA;
 
     return NGX_OK;
 }

@@ -1,4 +1,5 @@
--- 001_invites.sql: the invites table.  Safe to run twice.
+-- 001_invites.sql: the invites table.  Safe to run twice; records itself
+-- in the ledger of 000_migrations.sql last.
 --
 -- The tenant leads every key, so every lookup stays inside one tenant and
 -- the table can later be distributed by tenant (Citus).
@@ -21,3 +22,7 @@ CREATE INDEX IF NOT EXISTS invites_group_created_idx
     ON invites (tenant, group_id, created_at);
 CREATE INDEX IF NOT EXISTS invites_email_created_idx
     ON invites (tenant, email, created_at);
+
+INSERT INTO invites_migrations (version, name)
+VALUES (1, '001_invites')
+ON CONFLICT (version) DO NOTHING;

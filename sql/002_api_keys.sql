@@ -1,4 +1,5 @@
--- 002_api_keys.sql: API keys for "invites_auth key".  Safe to run twice.
+-- 002_api_keys.sql: API keys for "invites_auth key".  Safe to run twice;
+-- records itself in the ledger of 000_migrations.sql last.
 --
 -- A key is shown once, by invites_key_create(); only its SHA-256 is kept.
 -- The module looks a key up by that hash and takes the tenant from its row.
@@ -67,3 +68,8 @@ $$;
 CREATE OR REPLACE VIEW invites_keys AS
     SELECT id, tenant, label, created_at, revoked_at
       FROM invites_api_keys;
+
+
+INSERT INTO invites_migrations (version, name)
+VALUES (2, '002_api_keys')
+ON CONFLICT (version) DO NOTHING;

@@ -1,7 +1,7 @@
 # sql/roles/least_privilege.sql: the module runs as a role that may only
-# SELECT, INSERT and DELETE invites and read the key lookup's columns of
-# invites_api_keys; every endpoint and the key lookup work as that role, and
-# the role can do nothing more.
+# SELECT, INSERT and DELETE invites, read the key lookup's columns of
+# invites_api_keys and the versions of the ledger; every endpoint and the
+# key lookup work as that role, and the role can do nothing more.
 
 use FindBin;
 use lib "$FindBin::Bin/lib";
@@ -78,6 +78,10 @@ my %want = (
     "has_column_privilege('$APP', 'invites_api_keys', 'revoked_at', 'SELECT')" => 't',
     "has_column_privilege('$APP', 'invites_api_keys', 'label', 'SELECT')" => 'f',
     "has_table_privilege('$APP', 'invites_keys', 'SELECT')"       => 'f',
+    "has_column_privilege('$APP', 'invites_migrations', 'version', 'SELECT')" => 't',
+    "has_table_privilege('$APP', 'invites_migrations', 'INSERT')" => 'f',
+    "has_table_privilege('$APP', 'invites_migrations', 'UPDATE')" => 'f',
+    "has_table_privilege('$APP', 'invites_migrations', 'DELETE')" => 'f',
     "has_function_privilege('$APP', 'invites_key_create(text, text)', 'EXECUTE')" => 'f',
     "has_function_privilege('$APP', 'invites_key_revoke(bigint)', 'EXECUTE')" => 'f',
     "has_function_privilege('invites', 'invites_key_create(text, text)', 'EXECUTE')" => 't',
@@ -167,6 +171,9 @@ my @denied = (
     ['DELETE from invites_api_keys', 'DELETE FROM invites_api_keys'],
     ['SELECT * FROM invites_api_keys (labels)', 'SELECT * FROM invites_api_keys'],
     ['SELECT from the invites_keys view', 'SELECT * FROM invites_keys'],
+    ['INSERT into the ledger (invites_migrations)',
+     "INSERT INTO invites_migrations (version, name) VALUES (99, 'evil')"],
+    ['DELETE from the ledger', 'DELETE FROM invites_migrations'],
     ['invites_key_create()', "SELECT invites_key_create('evil')"],
     ['invites_key_revoke()', 'SELECT invites_key_revoke(1)'],
     ['CREATE ROLE', 'CREATE ROLE evil'],

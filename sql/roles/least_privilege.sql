@@ -20,6 +20,8 @@
 --   invites_api_keys   SELECT on tenant, key_hash and revoked_at only (the
 --                      key lookup of "invites_auth key"); not the labels,
 --                      and no writes: keys are managed by the owner role
+--   invites_migrations SELECT on version only (the schema check a new
+--                      connection makes); migrations are the owner's
 -- No UPDATE, TRUNCATE, REFERENCES or TRIGGER anywhere, no DDL, and the key
 -- functions are taken from PUBLIC so that only their owner runs them.
 
@@ -38,7 +40,8 @@ SELECT format('CREATE ROLE %I LOGIN', :'app_role')
 
 -- whatever it held before, the role holds exactly this afterwards
 SELECT format('REVOKE ALL ON TABLE %s FROM %I', t, :'app_role')
-  FROM unnest(ARRAY['invites', 'invites_api_keys', 'invites_keys']) AS t
+  FROM unnest(ARRAY['invites', 'invites_api_keys', 'invites_keys',
+                     'invites_migrations']) AS t
  WHERE to_regclass(t) IS NOT NULL
 \gexec
 
@@ -57,6 +60,13 @@ GRANT SELECT, INSERT, DELETE ON TABLE invites TO :"app_role";
 SELECT format('GRANT SELECT (tenant, key_hash, revoked_at) '
               'ON TABLE invites_api_keys TO %I', :'app_role')
  WHERE to_regclass('invites_api_keys') IS NOT NULL
+\gexec
+
+-- where sql/000_migrations.sql was applied: without it, the module counts
+-- the schema as version 0 and serves nothing
+SELECT format('GRANT SELECT (version) ON TABLE invites_migrations TO %I',
+              :'app_role')
+ WHERE to_regclass('invites_migrations') IS NOT NULL
 \gexec
 
 SELECT format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', p.oid::regprocedure)
