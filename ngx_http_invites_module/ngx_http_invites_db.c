@@ -1113,8 +1113,8 @@ ngx_http_invites_db_setup(ngx_http_invites_db_conn_t *pc, PGresult *res)
 
     if (PQresultStatus(res) != PGRES_COMMAND_OK && !pc->failed) {
         ngx_log_error(NGX_LOG_ERR, pc->db->log, 0,
-                      "invites: %V: cannot prepare statements: %s",
-                      &pc->db->name, ngx_http_invites_db_result_error(res));
+                      "invites: cannot prepare statements: %s",
+                      ngx_http_invites_db_result_error(res));
         pc->failed = 1;
     }
 }
@@ -1145,8 +1145,7 @@ ngx_http_invites_db_schema(ngx_http_invites_db_conn_t *pc, PGresult *res)
 
         if (version == NGX_ERROR) {
             ngx_log_error(NGX_LOG_ERR, db->log, 0,
-                          "invites: %V: the schema version is not a number",
-                          &db->name);
+                          "invites: the schema version is not a number");
             pc->failed = 1;
             return;
         }
@@ -1166,8 +1165,8 @@ ngx_http_invites_db_schema(ngx_http_invites_db_conn_t *pc, PGresult *res)
 
     default:
         ngx_log_error(NGX_LOG_ERR, db->log, 0,
-                      "invites: %V: cannot read the schema version: %s",
-                      &db->name, ngx_http_invites_db_result_error(res));
+                      "invites: cannot read the schema version: %s",
+                      ngx_http_invites_db_result_error(res));
         pc->failed = 1;
         return;
     }
@@ -1177,8 +1176,8 @@ ngx_http_invites_db_schema(ngx_http_invites_db_conn_t *pc, PGresult *res)
 
     if ((ngx_uint_t) version < db->schema) {
         ngx_log_error(NGX_LOG_ERR, db->log, 0,
-                      "invites: %V: schema version %i, this module needs %ui: "
-                      "run the migrations", &db->name, version, db->schema);
+                      "invites: schema version %i, this module needs %ui: "
+                      "run the migrations", version, db->schema);
         pc->failed = 1;
     }
 }

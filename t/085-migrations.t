@@ -482,7 +482,7 @@ is_deeply([map { $_->{status} } @r], [503, 503, 503],
           'a database without the ledger: every request gets 503');
 json_is($_->{body}, $UNAVAILABLE, 'DB_UNAVAILABLE') for @r;
 my $connects = one_line_per_connection(
-    qr/\[error\].*invites: db1: schema version 0, this module needs $NEED: run the migrations$/m,
+    qr/\[error\].*invites: schema version 0, this module needs $NEED: run the migrations, invites database: db1$/m,
     'schema version 0');
 ok($connects <= 3, 'the pool opened one connection per request at most');
 sleep 2.5;
@@ -512,7 +512,7 @@ is_deeply([map { $_->{status} } @r], [503, 503, 503],
           'invites_auth key: every request gets 503, not 401 nor 500');
 json_is($_->{body}, $UNAVAILABLE, 'DB_UNAVAILABLE') for @r;
 one_line_per_connection(
-    qr/\[error\].*invites: db1: schema version $NEED, this module needs $NEED_AUTH: run the migrations$/m,
+    qr/\[error\].*invites: schema version $NEED, this module needs $NEED_AUTH: run the migrations, invites database: db1$/m,
     "schema version $NEED with keys");
 
 ($rc, $out, $err) = migrate('m_v1');
