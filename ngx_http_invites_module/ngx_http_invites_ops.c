@@ -446,7 +446,6 @@ ngx_http_invites_op_rows(ngx_http_invites_op_t *op, PGresult *res,
     ngx_uint_t *n, ngx_http_invites_err_e *err)
 {
     int                         i, rows;
-    char                       *state;
     ngx_http_invites_invite_t  *inv;
 
     *invites = NULL;
@@ -460,18 +459,7 @@ ngx_http_invites_op_rows(ngx_http_invites_op_t *op, PGresult *res,
         break;
 
     default:
-        state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-
-        if (state != NULL && ngx_strcmp(state, "57014") == 0) {
-            /* statement_timeout, the server's side of invites_db_timeout */
-            *err = NGX_HTTP_INVITES_DB_TIMEOUT;
-
-        } else if (state != NULL && ngx_strncmp(state, "08", 2) == 0) {
-            *err = NGX_HTTP_INVITES_DB_UNAVAILABLE;
-
-        } else {
-            *err = NGX_HTTP_INVITES_DB_ERROR;
-        }
+        *err = ngx_http_invites_db_result_err(res);
 
         ngx_log_error(NGX_LOG_ERR, log, 0,
                       "invites: %s failed: %s",
