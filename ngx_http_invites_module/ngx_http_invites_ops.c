@@ -43,7 +43,8 @@ static ngx_int_t ngx_http_invites_uuid_valid(u_char *p, size_t len);
 static ngx_int_t ngx_http_invites_random(u_char *buf, size_t len);
 
 
-static const ngx_http_invites_endpoint_t  ngx_http_invites_endpoints[] = {
+/* in the order of ngx_http_invites_endpoint_e */
+static ngx_http_invites_endpoint_t  ngx_http_invites_endpoints[] = {
     { ngx_string("create"), NGX_HTTP_INVITES_CREATE },
     { ngx_string("read"), NGX_HTTP_INVITES_READ },
     { ngx_string("list"), NGX_HTTP_INVITES_LIST },
@@ -131,6 +132,15 @@ ngx_http_invites_op_endpoint(ngx_str_t *name,
     }
 
     return NGX_DECLINED;
+}
+
+
+/* the lowercase name: it labels metrics and $invites_endpoint */
+
+ngx_str_t *
+ngx_http_invites_op_endpoint_name(ngx_http_invites_endpoint_e endpoint)
+{
+    return &ngx_http_invites_endpoints[endpoint].name;
 }
 
 
