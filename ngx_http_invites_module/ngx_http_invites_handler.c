@@ -31,6 +31,7 @@ typedef struct {
     yajl_alloc_funcs              alloc;
     unsigned                      pending:1;
     unsigned                      authenticating:1;
+    unsigned                      counted:1;
     u_char                        tenant_buf[NGX_HTTP_INVITES_MAX_TENANT];
 } ngx_http_invites_ctx_t;
 
@@ -69,6 +70,8 @@ static ngx_int_t ngx_http_invites_send_error(ngx_http_request_t *r,
     ngx_http_invites_err_e err);
 static ngx_int_t ngx_http_invites_send(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *body);
+static void ngx_http_invites_count(ngx_http_request_t *r,
+    ngx_http_invites_ctx_t *ctx);
 static void ngx_http_invites_yajl_pool(ngx_pool_t *pool,
     yajl_alloc_funcs *af);
 static void *ngx_http_invites_yajl_malloc(void *pool, size_t size);
@@ -107,6 +110,7 @@ ngx_http_invites_handler(ngx_http_request_t *r)
     ngx_memzero(&ctx->query, sizeof(ngx_http_invites_db_query_t));
     ctx->pending = 0;
     ctx->authenticating = 0;
+    ctx->counted = 0;
 
     ngx_http_invites_yajl_pool(r->pool, &ctx->alloc);
 
@@ -815,6 +819,9 @@ ngx_http_invites_send(ngx_http_request_t *r, ngx_uint_t status,
     r->headers_out.content_type_len = r->headers_out.content_type.len;
     r->headers_out.content_type_lowcase = NULL;
 
+    ngx_http_invites_count(r, ngx_http_get_module_ctx(r,
+                                                      ngx_http_invites_module));
+
     rc = ngx_http_send_header(r);
 
     if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
@@ -825,6 +832,28 @@ ngx_http_invites_send(ngx_http_request_t *r, ngx_uint_t status,
     out.next = NULL;
 
     return ngx_http_output_filter(r, &out);
+}
+
+
+/*
+ * Counted as its response leaves, so that a client that has it sees it in
+ * the next scrape; what the module never answers is counted as it is
+ * logged.
+ */
+
+static void
+ngx_http_invites_count(ngx_http_request_t *r, ngx_http_invites_ctx_t *ctx)
+{
+    if (ctx == NULL || ctx->counted) {
+        return;
+    }
+
+    ctx->counted = 1;
+
+    ngx_http_invites_metrics_request(ctx->outcome.endpoint,
+                                     r->headers_out.status,
+                                     ngx_http_invites_metrics_clock()
+                                     - ctx->start);
 }
 
 
@@ -839,7 +868,7 @@ ngx_http_invites_outcome(ngx_http_request_t *r)
 }
 
 
-/* counts every request an invites_api location answered, as it is logged */
+/* counts what an invites_api location answered without the module's send */
 
 ngx_int_t
 ngx_http_invites_log_handler(ngx_http_request_t *r)
@@ -860,21 +889,21 @@ ngx_http_invites_log_handler(ngx_http_request_t *r)
     ctx = ngx_http_get_module_ctx(r, ngx_http_invites_module);
 
     if (ctx) {
-        endpoint = ctx->outcome.endpoint;
-        usec = ngx_http_invites_metrics_clock() - ctx->start;
-
-    } else {
-        /* nginx answered before the module saw it: client_max_body_size */
-
-        if (ngx_http_invites_endpoint(r, &endpoint) != NGX_OK) {
-            endpoint = NGX_HTTP_INVITES_NENDPOINTS;
-        }
-
-        tp = ngx_timeofday();
-        ms = (ngx_msec_int_t) ((tp->sec - r->start_sec) * 1000
-                               + (tp->msec - r->start_msec));
-        usec = (uint64_t) ngx_max(ms, 0) * 1000;
+        /* a 499, a 500 of nginx's: or counted already */
+        ngx_http_invites_count(r, ctx);
+        return NGX_OK;
     }
+
+    /* nginx answered before the module saw it: client_max_body_size */
+
+    if (ngx_http_invites_endpoint(r, &endpoint) != NGX_OK) {
+        endpoint = NGX_HTTP_INVITES_NENDPOINTS;
+    }
+
+    tp = ngx_timeofday();
+    ms = (ngx_msec_int_t) ((tp->sec - r->start_sec) * 1000
+                           + (tp->msec - r->start_msec));
+    usec = (uint64_t) ngx_max(ms, 0) * 1000;
 
     ngx_http_invites_metrics_request(endpoint, r->headers_out.status, usec);
 

@@ -103,7 +103,7 @@ static const char  ngx_http_invites_metrics_head_requests[] =
 
 static const char  ngx_http_invites_metrics_head_duration[] =
     "# HELP nginx_invites_request_duration_seconds Time from the module "
-    "taking a request to its access log line, by endpoint.\n"
+    "taking a request to its response, by endpoint.\n"
     "# TYPE nginx_invites_request_duration_seconds histogram\n";
 
 static const char  ngx_http_invites_metrics_head_connections[] =
