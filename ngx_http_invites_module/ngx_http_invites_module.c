@@ -4,6 +4,9 @@
  */
 
 
+#include <ngx_config.h>
+#include <ngx_core.h>
+
 #include "ngx_http_invites_module.h"
 #include "ngx_http_invites_conf.h"
 #include "ngx_http_invites_ops.h"
