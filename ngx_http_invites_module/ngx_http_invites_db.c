@@ -857,6 +857,9 @@ ngx_http_invites_db_is_tcp(ngx_http_invites_db_conn_t *pc)
 
     len = sizeof(ngx_sockaddr_t);
 
+    /* clang-analyzer does not know that getsockname() fills it */
+    sa.sockaddr.sa_family = AF_UNSPEC;
+
     if (getsockname(pc->c->fd, &sa.sockaddr, &len) == -1) {
         return 0;
     }
