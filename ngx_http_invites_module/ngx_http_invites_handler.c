@@ -58,11 +58,11 @@ static ngx_int_t ngx_http_invites_send_query(ngx_http_request_t *r,
     ngx_http_invites_err_e *err);
 static void ngx_http_invites_done(ngx_http_invites_db_query_t *q,
     ngx_http_invites_err_e err, PGresult *res);
-static void ngx_http_invites_db_time(ngx_http_invites_ctx_t *ctx);
 static ngx_int_t ngx_http_invites_result(ngx_http_request_t *r,
     ngx_http_invites_ctx_t *ctx, PGresult *res, ngx_int_t *rc);
 static void ngx_http_invites_invite_id(ngx_http_request_t *r,
     ngx_http_invites_ctx_t *ctx, ngx_str_t *id);
+static void ngx_http_invites_db_time(ngx_http_invites_ctx_t *ctx);
 static void ngx_http_invites_cleanup(void *data);
 static ngx_int_t ngx_http_invites_answer(ngx_http_request_t *r,
     ngx_int_t rc, ngx_http_invites_err_e err);
