@@ -353,7 +353,6 @@ ngx_http_invites_pool_of(ngx_conf_t *cf, ngx_http_invites_loc_conf_t *conf)
     db->statement_timeout = conf->timeout;
     db->pipeline = conf->pipeline;
     db->auth = (conf->auth == NGX_HTTP_INVITES_AUTH_KEY);
-    db->event = ngx_http_invites_metrics_db;
     db->index = imcf->dbs.nelts;
 
     dbp = ngx_array_push(&imcf->dbs);
@@ -405,6 +404,10 @@ ngx_http_invites_postconfiguration(ngx_conf_t *cf)
     imcf->metrics = ngx_http_invites_metrics_zone(cf, &imcf->dbs);
     if (imcf->metrics == NULL) {
         return NGX_ERROR;
+    }
+
+    for (i = 0; i < imcf->dbs.nelts; i++) {
+        dbp[i]->event = ngx_http_invites_metrics_db;
     }
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
