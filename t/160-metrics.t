@@ -126,9 +126,13 @@ stop_nginx();
 
 # ---- 2: gauges while queries wait; errors by kind
 
+# one query per connection: in a pipeline the second would join the first
 start_nginx(<<'CONF', workers => 1, http_config => <<'HTTP');
     location = /metrics { invites_status; }
-    location /invites/Invites/ { invites_api; }
+    location /invites/Invites/ {
+        invites_db_pipeline off;
+        invites_api;
+    }
 CONF
     invites_db "$TEST_NGINX_PG_CONNINFO";
     invites_db_pool 1;
