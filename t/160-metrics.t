@@ -247,3 +247,22 @@ is(metric($m, 'nginx_invites_auth_cache_total', result => 'miss'), 1,
 is(metric($m, 'nginx_invites_auth_cache_total', result => 'hit'), 1,
    'auth_cache_total{hit}: the second found it in the cache');
 stop_nginx();
+
+
+# ---- 6: PostgreSQL down: a failed connect, an unavailable answer
+
+start_nginx($CONFIG, workers => 1);
+pg_stop();
+$r = create('down@example.com');
+is($r->{status}, 503, 'Create with PostgreSQL down: 503');
+$m = scrape();
+cmp_ok(metric($m, 'nginx_invites_db_connects_total', db => 'db1',
+              result => 'failed'), '>=', 1, 'connects_total{failed} counts it');
+is(metric($m, 'nginx_invites_db_connects_total', db => 'db1', result => 'ok'),
+   0, 'connects_total{ok}: none');
+is(metric($m, 'nginx_invites_db_errors_total', db => 'db1',
+          kind => 'unavailable'), 1, 'errors_total{unavailable}: the 503');
+is(conns($m, 'connecting') + conns($m, 'idle') + conns($m, 'busy'), 0,
+   'no connection left in any state');
+pg_start();
+stop_nginx();
