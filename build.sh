@@ -86,8 +86,15 @@ install_deps() {
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 
     # Debian starts the packaged services; this project runs its own
+    # (the tests start Prometheus themselves, on a free loopback port)
     if command -v service >/dev/null; then
         service nginx stop >/dev/null 2>&1 || true
+        service prometheus stop >/dev/null 2>&1 || true
+    fi
+
+    if command -v systemctl >/dev/null \
+        && dpkg-query -W prometheus >/dev/null 2>&1; then
+        systemctl disable --now prometheus >/dev/null 2>&1 || true
     fi
 }
 
@@ -401,10 +408,11 @@ cmd_test() {
     --nginx=*)  version=${1#--nginx=}; shift ;;
     esac
 
+    # prometheus: promtool and a server for t/16N-metrics*.t
     case "${1:-}" in
-    --asan)     mode=asan; shift; install_deps ;;
-    --valgrind) mode=valgrind; shift; install_deps valgrind ;;
-    *)          install_deps ;;
+    --asan)     mode=asan; shift; install_deps prometheus ;;
+    --valgrind) mode=valgrind; shift; install_deps prometheus valgrind ;;
+    *)          install_deps prometheus ;;
     esac
 
     if [ -n "$version" ]; then

@@ -45,6 +45,12 @@ WORKERS=${BENCH_WORKERS:-1 2}
 ENDPOINTS=${BENCH_ENDPOINTS:-read_code read_id list create create_repeat delete}
 DB_POOL=${BENCH_DB_POOL:-16}
 PIPELINE=${BENCH_PIPELINE:-off}
+# on: an invites_status location, and so the metrics counted per request
+STATUS=${BENCH_STATUS:-off}
+case "$STATUS" in
+    on|off) ;;
+    *) echo "BENCH_STATUS: on or off" >&2; exit 2 ;;
+esac
 DB_TRANSPORT=${BENCH_DB_TRANSPORT:-tcp}
 case "$DB_TRANSPORT" in
     tcp|unix) ;;
@@ -404,8 +410,10 @@ pg_host() {
 # nginx_conf NAME WORKERS PORT [single]
 nginx_conf() {
     local name=$1 workers=$2 port=$3 single=${4:-} d="$DIR/$1" master=on
+    local status=""
 
     [ -n "$single" ] && master=off
+    [ "$STATUS" = on ] && status="location = /metrics { invites_status; }"
     mkdir -p "$d/logs" "$d/tmp"
     cat >"$d/nginx.conf" <<CONF
 load_module $MODULE;
@@ -439,6 +447,8 @@ http {
         location /invites/Invites/ {
             invites_api;
         }
+
+        $status
 
         location = /static {
             default_type application/json;

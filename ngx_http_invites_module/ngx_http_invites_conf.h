@@ -14,6 +14,8 @@
 
 typedef struct {
     ngx_array_t                  dbs;      /* of ngx_http_invites_db_t * */
+    ngx_shm_zone_t              *metrics;  /* NULL: no invites_status */
+    ngx_flag_t                   status;   /* invites_status is used */
 } ngx_http_invites_main_conf_t;
 
 

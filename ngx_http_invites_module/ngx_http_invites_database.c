@@ -516,6 +516,7 @@ ngx_http_invites_database_add(ngx_conf_t *cf,
     db->idle_timeout = conf->idle_timeout;
     db->statement_timeout = conf->timeout;
     db->pipeline = conf->pipeline;
+    db->index = imcf->dbs.nelts;
 
     dbp = ngx_array_push(&imcf->dbs);
     if (dbp == NULL) {

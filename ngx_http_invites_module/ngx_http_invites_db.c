@@ -113,9 +113,25 @@ static void ngx_http_invites_db_connect_failed(ngx_http_invites_db_conn_t *pc);
 static u_char *ngx_http_invites_db_log_handler(ngx_log_t *log, u_char *buf,
     size_t len);
 static const char *ngx_http_invites_db_result_error(PGresult *res);
+static void ngx_http_invites_db_report(ngx_http_invites_db_t *db,
+    ngx_http_invites_db_event_e ev, ngx_int_t delta);
+static void ngx_http_invites_db_state(ngx_http_invites_db_conn_t *pc,
+    ngx_http_invites_db_state_e state);
+static void ngx_http_invites_db_answer(ngx_http_invites_db_query_t *q,
+    ngx_http_invites_err_e err, PGresult *res);
 
 
 static u_char  ngx_http_invites_db_msg[512];
+
+
+/* the gauge each state counts in; a free slot counts nowhere */
+static const ngx_int_t  ngx_http_invites_db_state_events[] = {
+    -1,                                    /* FREE */
+    NGX_HTTP_INVITES_DB_EV_CONNECTING,     /* CONNECTING */
+    NGX_HTTP_INVITES_DB_EV_CONNECTING,     /* PREPARING */
+    NGX_HTTP_INVITES_DB_EV_IDLE,           /* IDLE */
+    NGX_HTTP_INVITES_DB_EV_BUSY            /* BUSY */
+};
 
 
 ngx_int_t
@@ -217,6 +233,7 @@ ngx_http_invites_db_send(ngx_http_invites_db_t *db,
     q->retried = 0;
 
     if (db->nopen == 0 && ngx_http_invites_db_in_backoff(db)) {
+        ngx_http_invites_db_report(db, NGX_HTTP_INVITES_DB_EV_UNAVAILABLE, 1);
         return NGX_HTTP_INVITES_DB_UNAVAILABLE;
     }
 
@@ -258,11 +275,13 @@ ngx_http_invites_db_send(ngx_http_invites_db_t *db,
         ngx_log_error(NGX_LOG_WARN, q->log, 0,
                       "invites: %ui requests already wait for a database "
                       "connection, rejecting", db->nwaiting);
+        ngx_http_invites_db_report(db, NGX_HTTP_INVITES_DB_EV_UNAVAILABLE, 1);
         return NGX_HTTP_INVITES_DB_UNAVAILABLE;
     }
 
     ngx_queue_insert_tail(&db->waiting, &q->queue);
     db->nwaiting++;
+    ngx_http_invites_db_report(db, NGX_HTTP_INVITES_DB_EV_WAITING, 1);
 
     ngx_add_timer(&q->wait, q->timeout);
 
@@ -271,6 +290,7 @@ ngx_http_invites_db_send(ngx_http_invites_db_t *db,
     if (q->conn == NULL && db->nopen == 0) {
         /* no connection could even be started */
         ngx_http_invites_db_cancel(q);
+        ngx_http_invites_db_report(db, NGX_HTTP_INVITES_DB_EV_UNAVAILABLE, 1);
         return NGX_HTTP_INVITES_DB_UNAVAILABLE;
     }
 
@@ -298,6 +318,8 @@ ngx_http_invites_db_cancel(ngx_http_invites_db_query_t *q)
             ngx_queue_remove(&q->queue);
             q->queue.next = NULL;
             q->db->nwaiting--;
+            ngx_http_invites_db_report(q->db, NGX_HTTP_INVITES_DB_EV_WAITING,
+                                       -1);
         }
 
         return;
@@ -383,6 +405,7 @@ ngx_http_invites_db_dispatch(ngx_http_invites_db_t *db, ngx_uint_t fail)
         ngx_queue_remove(&q->queue);
         q->queue.next = NULL;
         db->nwaiting--;
+        ngx_http_invites_db_report(db, NGX_HTTP_INVITES_DB_EV_WAITING, -1);
 
         if (q->wait.timer_set) {
             ngx_del_timer(&q->wait);
@@ -392,6 +415,7 @@ ngx_http_invites_db_dispatch(ngx_http_invites_db_t *db, ngx_uint_t fail)
             /* q waits first in line again; try the next connection */
             ngx_queue_insert_head(&db->waiting, &q->queue);
             db->nwaiting++;
+            ngx_http_invites_db_report(db, NGX_HTTP_INVITES_DB_EV_WAITING, 1);
             ngx_add_timer(&q->wait, q->timeout);
 
             ngx_http_invites_db_close(pc, NGX_HTTP_INVITES_DB_UNAVAILABLE);
@@ -406,7 +430,8 @@ ngx_http_invites_db_dispatch(ngx_http_invites_db_t *db, ngx_uint_t fail)
             q = ngx_queue_data(qu, ngx_http_invites_db_query_t, queue);
 
             ngx_http_invites_db_cancel(q);
-            q->handler(q, NGX_HTTP_INVITES_DB_UNAVAILABLE, NULL);
+            ngx_http_invites_db_answer(q, NGX_HTTP_INVITES_DB_UNAVAILABLE,
+                                       NULL);
         }
     }
 
@@ -491,7 +516,7 @@ ngx_http_invites_db_open(ngx_http_invites_db_t *db)
 
     PQsetNoticeProcessor(pc->pg, ngx_http_invites_db_notice, db);
 
-    pc->state = NGX_HTTP_INVITES_DB_CONNECTING;
+    ngx_http_invites_db_state(pc, NGX_HTTP_INVITES_DB_CONNECTING);
     pc->poll = PGRES_POLLING_WRITING;
     pc->head = 0;
     pc->ninflight = 0;
@@ -510,6 +535,8 @@ ngx_http_invites_db_open(ngx_http_invites_db_t *db)
         || ngx_http_invites_db_want_write(pc, 1) != NGX_OK)
     {
         ngx_http_invites_db_close(pc, NGX_HTTP_INVITES_DB_UNAVAILABLE);
+        ngx_http_invites_db_report(db, NGX_HTTP_INVITES_DB_EV_CONNECT_FAILED,
+                                   1);
         db->backoff = 1;
         db->retry_at = ngx_current_msec + NGX_HTTP_INVITES_DB_BACKOFF;
         return NGX_ERROR;
@@ -525,6 +552,8 @@ failed:
         PQfinish(pc->pg);
         pc->pg = NULL;
     }
+
+    ngx_http_invites_db_report(db, NGX_HTTP_INVITES_DB_EV_CONNECT_FAILED, 1);
 
     db->backoff = 1;
     db->retry_at = ngx_current_msec + NGX_HTTP_INVITES_DB_BACKOFF;
@@ -702,7 +731,7 @@ ngx_http_invites_db_connect_poll(ngx_http_invites_db_conn_t *pc)
                    "invites: connected, checking the schema, preparing "
                    "statements");
 
-    pc->state = NGX_HTTP_INVITES_DB_PREPARING;
+    ngx_http_invites_db_state(pc, NGX_HTTP_INVITES_DB_PREPARING);
 
     if (PQsendQuery(pc->pg, db->prepare) == 0
         || ngx_http_invites_db_flush(pc) != NGX_OK)
@@ -756,7 +785,7 @@ ngx_http_invites_db_run(ngx_http_invites_db_conn_t *pc,
     q->conn = pc;
 
     if (pc->ninflight++ == 0) {
-        pc->state = NGX_HTTP_INVITES_DB_BUSY;
+        ngx_http_invites_db_state(pc, NGX_HTTP_INVITES_DB_BUSY);
         pc->c->idle = 0;
         ngx_http_invites_db_timer_by(pc, slot->deadline);
     }
@@ -842,6 +871,9 @@ ngx_http_invites_db_is_tcp(ngx_http_invites_db_conn_t *pc)
     ngx_sockaddr_t  sa;
 
     len = sizeof(ngx_sockaddr_t);
+
+    /* clang-analyzer does not know that getsockname() fills it */
+    sa.sockaddr.sa_family = AF_UNSPEC;
 
     if (getsockname(pc->c->fd, &sa.sockaddr, &len) == -1) {
         return 0;
@@ -996,7 +1028,7 @@ ngx_http_invites_db_wait_handler(ngx_event_t *ev)
                   "invites: no database connection became free in time");
 
     ngx_http_invites_db_cancel(q);
-    q->handler(q, NGX_HTTP_INVITES_DB_UNAVAILABLE, NULL);
+    ngx_http_invites_db_answer(q, NGX_HTTP_INVITES_DB_UNAVAILABLE, NULL);
 }
 
 
@@ -1211,6 +1243,8 @@ ngx_http_invites_db_prepared(ngx_http_invites_db_conn_t *pc)
 
     db->nstarting--;
 
+    ngx_http_invites_db_report(db, NGX_HTTP_INVITES_DB_EV_CONNECT_OK, 1);
+
     pc->tcp_nopush = db->pipeline && ngx_http_invites_db_is_tcp(pc);
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, db->log, 0,
@@ -1280,10 +1314,10 @@ ngx_http_invites_db_complete(ngx_http_invites_db_conn_t *pc)
         if (res == NULL) {
             ngx_log_error(NGX_LOG_ERR, q->log, 0,
                           "invites: %s returned no result", q->stmt);
-            q->handler(q, NGX_HTTP_INVITES_DB_ERROR, NULL);
+            ngx_http_invites_db_answer(q, NGX_HTTP_INVITES_DB_ERROR, NULL);
 
         } else {
-            q->handler(q, NGX_HTTP_INVITES_OK, res);
+            ngx_http_invites_db_answer(q, NGX_HTTP_INVITES_OK, res);
         }
     }
 
@@ -1298,7 +1332,7 @@ ngx_http_invites_db_complete(ngx_http_invites_db_conn_t *pc)
 static void
 ngx_http_invites_db_rest(ngx_http_invites_db_conn_t *pc)
 {
-    pc->state = NGX_HTTP_INVITES_DB_IDLE;
+    ngx_http_invites_db_state(pc, NGX_HTTP_INVITES_DB_IDLE);
     pc->c->idle = 1;
     pc->rested = ngx_current_msec;
 
@@ -1410,7 +1444,7 @@ ngx_http_invites_db_close(ngx_http_invites_db_conn_t *pc,
 
     pc->head = 0;
     pc->ninflight = 0;
-    pc->state = NGX_HTTP_INVITES_DB_FREE;
+    ngx_http_invites_db_state(pc, NGX_HTTP_INVITES_DB_FREE);
     pc->generation++;
     db->nopen--;
 
@@ -1419,7 +1453,7 @@ ngx_http_invites_db_close(ngx_http_invites_db_conn_t *pc,
 
         if (q) {
             q->conn = NULL;
-            q->handler(q, err, NULL);
+            ngx_http_invites_db_answer(q, err, NULL);
         }
     }
 }
@@ -1441,6 +1475,9 @@ ngx_http_invites_db_fail(ngx_http_invites_db_conn_t *pc,
     if (pc->state == NGX_HTTP_INVITES_DB_CONNECTING
         || pc->state == NGX_HTTP_INVITES_DB_PREPARING)
     {
+        ngx_http_invites_db_report(db, NGX_HTTP_INVITES_DB_EV_CONNECT_FAILED,
+                                   1);
+
         db->backoff = 1;
         db->retry_at = ngx_current_msec + NGX_HTTP_INVITES_DB_BACKOFF;
 
@@ -1480,6 +1517,7 @@ ngx_http_invites_db_fail(ngx_http_invites_db_conn_t *pc,
 
             ngx_queue_insert_head(&db->waiting, &q->queue);
             db->nwaiting++;
+            ngx_http_invites_db_report(db, NGX_HTTP_INVITES_DB_EV_WAITING, 1);
             ngx_add_timer(&q->wait, q->timeout);
         }
     }
@@ -1579,6 +1617,109 @@ static const char *
 ngx_http_invites_db_result_error(PGresult *res)
 {
     return ngx_http_invites_db_message(PQresultErrorMessage(res));
+}
+
+
+static void
+ngx_http_invites_db_report(ngx_http_invites_db_t *db,
+    ngx_http_invites_db_event_e ev, ngx_int_t delta)
+{
+    if (db->event) {
+        db->event(db, ev, delta);
+    }
+}
+
+
+static void
+ngx_http_invites_db_state(ngx_http_invites_db_conn_t *pc,
+    ngx_http_invites_db_state_e state)
+{
+    ngx_int_t  from, to;
+
+    from = ngx_http_invites_db_state_events[pc->state];
+    to = ngx_http_invites_db_state_events[state];
+
+    pc->state = state;
+
+    if (from == to) {
+        return;
+    }
+
+    if (from != -1) {
+        ngx_http_invites_db_report(pc->db, from, -1);
+    }
+
+    if (to != -1) {
+        ngx_http_invites_db_report(pc->db, to, 1);
+    }
+}
+
+
+/* every query's answer passes here, to be counted by its error's kind */
+
+static void
+ngx_http_invites_db_answer(ngx_http_invites_db_query_t *q,
+    ngx_http_invites_err_e err, PGresult *res)
+{
+    ngx_http_invites_err_e  kind;
+
+    kind = (err == NGX_HTTP_INVITES_OK) ? ngx_http_invites_db_result_err(res)
+                                        : err;
+
+    switch (kind) {
+
+    case NGX_HTTP_INVITES_OK:
+        break;
+
+    case NGX_HTTP_INVITES_DB_TIMEOUT:
+        ngx_http_invites_db_report(q->db, NGX_HTTP_INVITES_DB_EV_TIMEOUT, 1);
+        break;
+
+    case NGX_HTTP_INVITES_DB_UNAVAILABLE:
+        ngx_http_invites_db_report(q->db, NGX_HTTP_INVITES_DB_EV_UNAVAILABLE,
+                                   1);
+        break;
+
+    default:
+        ngx_http_invites_db_report(q->db, NGX_HTTP_INVITES_DB_EV_ERROR, 1);
+        break;
+    }
+
+    q->handler(q, err, res);
+}
+
+
+/*
+ * A statement's result, classified once: a statement_timeout (the server's
+ * side of invites_db_timeout), a connection failure, or any other error.
+ */
+
+ngx_http_invites_err_e
+ngx_http_invites_db_result_err(PGresult *res)
+{
+    char  *state;
+
+    switch (PQresultStatus(res)) {
+
+    case PGRES_TUPLES_OK:
+    case PGRES_COMMAND_OK:
+        return NGX_HTTP_INVITES_OK;
+
+    default:
+        break;
+    }
+
+    state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+    if (state != NULL && ngx_strcmp(state, "57014") == 0) {
+        return NGX_HTTP_INVITES_DB_TIMEOUT;
+    }
+
+    if (state != NULL && ngx_strncmp(state, "08", 2) == 0) {
+        return NGX_HTTP_INVITES_DB_UNAVAILABLE;
+    }
+
+    return NGX_HTTP_INVITES_DB_ERROR;
 }
 
 

@@ -46,6 +46,31 @@ typedef void (*ngx_http_invites_db_handler_pt)(ngx_http_invites_db_query_t *q,
     ngx_http_invites_err_e err, PGresult *res);
 
 
+/*
+ * What the pool reports as it goes, for metrics.  The gauges (connections
+ * by state, queries waiting) move by +1 and -1, so that a connection closed
+ * as the worker exits takes back what it added; the counters move by 1: a
+ * connect that worked or failed, a query answered with an error.
+ */
+
+typedef enum {
+    NGX_HTTP_INVITES_DB_EV_CONNECTING = 0,
+    NGX_HTTP_INVITES_DB_EV_IDLE,
+    NGX_HTTP_INVITES_DB_EV_BUSY,
+    NGX_HTTP_INVITES_DB_EV_WAITING,
+    NGX_HTTP_INVITES_DB_EV_CONNECT_OK,
+    NGX_HTTP_INVITES_DB_EV_CONNECT_FAILED,
+    NGX_HTTP_INVITES_DB_EV_TIMEOUT,
+    NGX_HTTP_INVITES_DB_EV_UNAVAILABLE,
+    NGX_HTTP_INVITES_DB_EV_READ_ONLY,
+    NGX_HTTP_INVITES_DB_EV_ERROR,
+    NGX_HTTP_INVITES_DB_NEVENTS
+} ngx_http_invites_db_event_e;
+
+typedef void (*ngx_http_invites_db_event_pt)(ngx_http_invites_db_t *db,
+    ngx_http_invites_db_event_e ev, ngx_int_t delta);
+
+
 struct ngx_http_invites_db_query_s {
     /* set by the caller */
     const char                      *stmt;
@@ -84,6 +109,10 @@ struct ngx_http_invites_db_s {
     unsigned                         pipeline:1;
     unsigned                         named:1;   /* by invites_database */
 
+    /* set by the caller: where events go (NULL: nowhere), the pool's place */
+    ngx_http_invites_db_event_pt     event;
+    ngx_uint_t                       index;
+
     /* the worker's state */
     ngx_log_t                       *log;
     ngx_http_invites_db_conn_t      *conns;
@@ -105,6 +134,7 @@ void ngx_http_invites_db_done(ngx_http_invites_db_t *db);
 ngx_http_invites_err_e ngx_http_invites_db_send(ngx_http_invites_db_t *db,
     ngx_http_invites_db_query_t *q);
 void ngx_http_invites_db_cancel(ngx_http_invites_db_query_t *q);
+ngx_http_invites_err_e ngx_http_invites_db_result_err(PGresult *res);
 const char *ngx_http_invites_db_message(const char *msg);
 
 

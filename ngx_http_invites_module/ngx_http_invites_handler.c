@@ -13,12 +13,15 @@
 #include "ngx_http_invites_ops.h"
 #include "ngx_http_invites_auth.h"
 #include "ngx_http_invites_handler.h"
+#include "ngx_http_invites_metrics.h"
 
 
 /* one API request, from its body to its response */
 typedef struct {
     ngx_http_request_t           *request;
-    ngx_http_invites_endpoint_e   endpoint;
+    ngx_http_invites_outcome_t    outcome;
+    uint64_t                      start;        /* the metrics' clock */
+    ngx_msec_t                    query_start;
     ngx_str_t                     body;
     ngx_str_t                     tenant;
     ngx_http_invites_auth_t       auth;
@@ -28,6 +31,7 @@ typedef struct {
     yajl_alloc_funcs              alloc;
     unsigned                      pending:1;
     unsigned                      authenticating:1;
+    unsigned                      counted:1;
     u_char                        tenant_buf[NGX_HTTP_INVITES_MAX_TENANT];
 } ngx_http_invites_ctx_t;
 
@@ -56,6 +60,9 @@ static void ngx_http_invites_done(ngx_http_invites_db_query_t *q,
     ngx_http_invites_err_e err, PGresult *res);
 static ngx_int_t ngx_http_invites_result(ngx_http_request_t *r,
     ngx_http_invites_ctx_t *ctx, PGresult *res, ngx_int_t *rc);
+static void ngx_http_invites_invite_id(ngx_http_request_t *r,
+    ngx_http_invites_ctx_t *ctx, ngx_str_t *id);
+static void ngx_http_invites_db_time(ngx_http_invites_ctx_t *ctx);
 static void ngx_http_invites_cleanup(void *data);
 static ngx_int_t ngx_http_invites_answer(ngx_http_request_t *r,
     ngx_int_t rc, ngx_http_invites_err_e err);
@@ -63,6 +70,8 @@ static ngx_int_t ngx_http_invites_send_error(ngx_http_request_t *r,
     ngx_http_invites_err_e err);
 static ngx_int_t ngx_http_invites_send(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *body);
+static void ngx_http_invites_count(ngx_http_request_t *r,
+    ngx_http_invites_ctx_t *ctx);
 static void ngx_http_invites_yajl_pool(ngx_pool_t *pool,
     yajl_alloc_funcs *af);
 static void *ngx_http_invites_yajl_malloc(void *pool, size_t size);
@@ -78,6 +87,35 @@ ngx_http_invites_handler(ngx_http_request_t *r)
     ngx_http_invites_ctx_t       *ctx;
     ngx_http_invites_endpoint_e   endpoint;
 
+    /*
+     * Every request has its context, for the log and the metrics.  Not
+     * zeroed whole: the request, op and key buffers fill before use.
+     */
+
+    ctx = ngx_palloc(r->pool, sizeof(ngx_http_invites_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->request = r;
+    ctx->outcome.endpoint = NGX_HTTP_INVITES_NENDPOINTS;
+    ngx_str_null(&ctx->outcome.tenant);
+    ctx->outcome.err = NGX_HTTP_INVITES_OK;
+    ngx_str_null(&ctx->outcome.invite_id);
+    ctx->outcome.db_time = 0;
+    ctx->outcome.queried = 0;
+    ctx->start = ngx_http_invites_metrics_clock();
+    ngx_str_null(&ctx->body);
+    ngx_str_null(&ctx->tenant);
+    ngx_memzero(&ctx->query, sizeof(ngx_http_invites_db_query_t));
+    ctx->pending = 0;
+    ctx->authenticating = 0;
+    ctx->counted = 0;
+
+    ngx_http_invites_yajl_pool(r->pool, &ctx->alloc);
+
+    ngx_http_set_ctx(r, ctx, ngx_http_invites_module);
+
     if (ngx_http_invites_endpoint(r, &endpoint) != NGX_OK) {
         if (ngx_http_discard_request_body(r) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -85,6 +123,8 @@ ngx_http_invites_handler(ngx_http_request_t *r)
 
         return ngx_http_invites_send_error(r, NGX_HTTP_INVITES_NO_ENDPOINT);
     }
+
+    ctx->outcome.endpoint = endpoint;
 
     if (!(r->method & NGX_HTTP_POST)) {
         if (ngx_http_discard_request_body(r) != NGX_OK) {
@@ -108,25 +148,6 @@ ngx_http_invites_handler(ngx_http_request_t *r)
 
         return ngx_http_invites_send_error(r, NGX_HTTP_INVITES_TOO_LARGE);
     }
-
-    /* not zeroed whole: the request, op and key buffers fill before use */
-
-    ctx = ngx_palloc(r->pool, sizeof(ngx_http_invites_ctx_t));
-    if (ctx == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ctx->request = r;
-    ctx->endpoint = endpoint;
-    ngx_str_null(&ctx->body);
-    ngx_str_null(&ctx->tenant);
-    ngx_memzero(&ctx->query, sizeof(ngx_http_invites_db_query_t));
-    ctx->pending = 0;
-    ctx->authenticating = 0;
-
-    ngx_http_invites_yajl_pool(r->pool, &ctx->alloc);
-
-    ngx_http_set_ctx(r, ctx, ngx_http_invites_module);
 
     rc = ngx_http_read_client_request_body(r, ngx_http_invites_body_handler);
 
@@ -314,8 +335,11 @@ ngx_http_invites_authenticate(ngx_http_request_t *r,
                                      ilcf->auth_cache_ttl, &tenant)
         == NGX_OK)
     {
+        ngx_http_invites_metrics_auth(1);
         return ngx_http_invites_key_tenant(r, ctx, &tenant, err);
     }
+
+    ngx_http_invites_metrics_auth(0);
 
     ctx->authenticating = 1;
 
@@ -441,11 +465,15 @@ ngx_http_invites_start(ngx_http_request_t *r, ngx_http_invites_ctx_t *ctx)
 
     ilcf = ngx_http_get_module_loc_conf(r, ngx_http_invites_module);
 
+    /* the request runs as this tenant from now on */
+    ctx->outcome.tenant = ctx->tenant;
+
     err = ngx_http_invites_json_parse(ctx->body.data, ctx->body.len,
                                       &ctx->req, &ctx->alloc);
 
     if (err == NGX_HTTP_INVITES_OK) {
-        err = ngx_http_invites_op_init(&ctx->op, ctx->endpoint, &ctx->req,
+        err = ngx_http_invites_op_init(&ctx->op, ctx->outcome.endpoint,
+                                       &ctx->req,
                                        &ctx->tenant, ilcf->code_length);
     }
 
@@ -531,6 +559,7 @@ ngx_http_invites_send_query(ngx_http_request_t *r,
     }
 
     ctx->pending = 1;
+    ctx->query_start = ngx_current_msec;
 
     /* notice a client that goes away while the query waits or runs */
     r->read_event_handler = ngx_http_test_reading;
@@ -556,6 +585,7 @@ ngx_http_invites_done(ngx_http_invites_db_query_t *q,
     c = r->connection;
 
     ctx->pending = 0;
+    ngx_http_invites_db_time(ctx);
 
     ngx_http_set_log_request(c->log, r);
 
@@ -612,12 +642,13 @@ ngx_http_invites_result(ngx_http_request_t *r, ngx_http_invites_ctx_t *ctx,
         return NGX_OK;
     }
 
-    switch (ctx->endpoint) {
+    switch (ctx->outcome.endpoint) {
 
     case NGX_HTTP_INVITES_CREATE:
     case NGX_HTTP_INVITES_READ:
         written = ngx_http_invites_json_invite(invites, &ctx->alloc,
                                                &body);
+        ngx_http_invites_invite_id(r, ctx, &invites->id);
         break;
 
     case NGX_HTTP_INVITES_LIST:
@@ -627,6 +658,11 @@ ngx_http_invites_result(ngx_http_request_t *r, ngx_http_invites_ctx_t *ctx,
 
     default: /* NGX_HTTP_INVITES_DELETE */
         written = ngx_http_invites_json_empty(&ctx->alloc, &body);
+
+        /* the request's own id: it lives as long as the request */
+        ctx->outcome.invite_id.data =
+                                ctx->req.field[NGX_HTTP_INVITES_F_ID].data;
+        ctx->outcome.invite_id.len = ctx->req.field[NGX_HTTP_INVITES_F_ID].len;
         break;
     }
 
@@ -634,6 +670,36 @@ ngx_http_invites_result(ngx_http_request_t *r, ngx_http_invites_ctx_t *ctx,
                                 written == NGX_OK ? &body : NULL);
 
     return NGX_OK;
+}
+
+
+/* the row goes with its result: the log gets a copy */
+
+static void
+ngx_http_invites_invite_id(ngx_http_request_t *r, ngx_http_invites_ctx_t *ctx,
+    ngx_str_t *id)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(r->pool, id->len);
+    if (p == NULL) {
+        return;
+    }
+
+    ngx_memcpy(p, id->data, id->len);
+
+    ctx->outcome.invite_id.data = p;
+    ctx->outcome.invite_id.len = id->len;
+}
+
+
+/* the time from sending a query to its answer, or to its client leaving */
+
+static void
+ngx_http_invites_db_time(ngx_http_invites_ctx_t *ctx)
+{
+    ctx->outcome.db_time += ngx_current_msec - ctx->query_start;
+    ctx->outcome.queried = 1;
 }
 
 
@@ -648,6 +714,7 @@ ngx_http_invites_cleanup(void *data)
 
         ngx_http_invites_db_cancel(&ctx->query);
         ctx->pending = 0;
+        ngx_http_invites_db_time(ctx);
     }
 }
 
@@ -678,7 +745,14 @@ ngx_http_invites_send_error(ngx_http_request_t *r, ngx_http_invites_err_e err)
     ngx_str_t                        body;
     yajl_alloc_funcs                 af;
     ngx_table_elt_t                 *h;
+    ngx_http_invites_ctx_t          *ctx;
     const ngx_http_invites_error_t  *e;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_invites_module);
+
+    if (ctx) {
+        ctx->outcome.err = err;
+    }
 
     e = ngx_http_invites_json_error_info(err);
 
@@ -745,6 +819,9 @@ ngx_http_invites_send(ngx_http_request_t *r, ngx_uint_t status,
     r->headers_out.content_type_len = r->headers_out.content_type.len;
     r->headers_out.content_type_lowcase = NULL;
 
+    ngx_http_invites_count(r, ngx_http_get_module_ctx(r,
+                                                      ngx_http_invites_module));
+
     rc = ngx_http_send_header(r);
 
     if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
@@ -755,6 +832,82 @@ ngx_http_invites_send(ngx_http_request_t *r, ngx_uint_t status,
     out.next = NULL;
 
     return ngx_http_output_filter(r, &out);
+}
+
+
+/*
+ * Counted as its response leaves, so that a client that has it sees it in
+ * the next scrape; what the module never answers is counted as it is
+ * logged.
+ */
+
+static void
+ngx_http_invites_count(ngx_http_request_t *r, ngx_http_invites_ctx_t *ctx)
+{
+    if (ctx == NULL || ctx->counted) {
+        return;
+    }
+
+    ctx->counted = 1;
+
+    ngx_http_invites_metrics_request(ctx->outcome.endpoint,
+                                     r->headers_out.status,
+                                     ngx_http_invites_metrics_clock()
+                                     - ctx->start);
+}
+
+
+ngx_http_invites_outcome_t *
+ngx_http_invites_outcome(ngx_http_request_t *r)
+{
+    ngx_http_invites_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_invites_module);
+
+    return ctx ? &ctx->outcome : NULL;
+}
+
+
+/* counts what an invites_api location answered without the module's send */
+
+ngx_int_t
+ngx_http_invites_log_handler(ngx_http_request_t *r)
+{
+    uint64_t                      usec;
+    ngx_time_t                   *tp;
+    ngx_msec_int_t                ms;
+    ngx_http_invites_ctx_t       *ctx;
+    ngx_http_invites_endpoint_e   endpoint;
+    ngx_http_invites_loc_conf_t  *ilcf;
+
+    ilcf = ngx_http_get_module_loc_conf(r, ngx_http_invites_module);
+
+    if (!ilcf->api) {
+        return NGX_OK;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_invites_module);
+
+    if (ctx) {
+        /* a 499, a 500 of nginx's: or counted already */
+        ngx_http_invites_count(r, ctx);
+        return NGX_OK;
+    }
+
+    /* nginx answered before the module saw it: client_max_body_size */
+
+    if (ngx_http_invites_endpoint(r, &endpoint) != NGX_OK) {
+        endpoint = NGX_HTTP_INVITES_NENDPOINTS;
+    }
+
+    tp = ngx_timeofday();
+    ms = (ngx_msec_int_t) ((tp->sec - r->start_sec) * 1000
+                           + (tp->msec - r->start_msec));
+    usec = (uint64_t) ngx_max(ms, 0) * 1000;
+
+    ngx_http_invites_metrics_request(endpoint, r->headers_out.status, usec);
+
+    return NGX_OK;
 }
 
 

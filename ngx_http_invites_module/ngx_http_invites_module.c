@@ -14,12 +14,15 @@
 #include "ngx_http_invites_auth.h"
 #include "ngx_http_invites_handler.h"
 #include "ngx_http_invites_schema.h"
+#include "ngx_http_invites_metrics.h"
+#include "ngx_http_invites_variables.h"
 
 
 static void *ngx_http_invites_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_invites_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_invites_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
+static ngx_int_t ngx_http_invites_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_invites_postconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_invites_prepare(ngx_conf_t *cf,
     ngx_http_invites_db_t *db);
@@ -27,6 +30,8 @@ static char *ngx_http_invites_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_invites_code_length(ngx_conf_t *cf, void *post,
     void *data);
+static char *ngx_http_invites_status(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static ngx_int_t ngx_http_invites_init_process(ngx_cycle_t *cycle);
 static void ngx_http_invites_exit_process(ngx_cycle_t *cycle);
 
@@ -55,6 +60,13 @@ static ngx_command_t  ngx_http_invites_commands[] = {
       NGX_HTTP_MAIN_CONF|NGX_CONF_BLOCK|NGX_CONF_TAKE1,
       ngx_http_invites_database_block,
       0,
+      0,
+      NULL },
+
+    { ngx_string("invites_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_invites_status,
+      NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
 
@@ -140,7 +152,7 @@ static ngx_command_t  ngx_http_invites_commands[] = {
 
 
 static ngx_http_module_t  ngx_http_invites_module_ctx = {
-    NULL,                                  /* preconfiguration */
+    ngx_http_invites_preconfiguration,     /* preconfiguration */
     ngx_http_invites_postconfiguration,    /* postconfiguration */
 
     ngx_http_invites_create_main_conf,     /* create main configuration */
@@ -267,10 +279,19 @@ ngx_http_invites_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
 
 static ngx_int_t
+ngx_http_invites_preconfiguration(ngx_conf_t *cf)
+{
+    return ngx_http_invites_variables_add(cf);
+}
+
+
+static ngx_int_t
 ngx_http_invites_postconfiguration(ngx_conf_t *cf)
 {
     ngx_uint_t                     i;
+    ngx_http_handler_pt           *h;
     ngx_http_invites_db_t        **dbp;
+    ngx_http_core_main_conf_t     *cmcf;
     ngx_http_invites_main_conf_t  *imcf;
 
     imcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_invites_module);
@@ -284,6 +305,30 @@ ngx_http_invites_postconfiguration(ngx_conf_t *cf)
             return NGX_ERROR;
         }
     }
+
+    if (!imcf->status) {
+        return NGX_OK;
+    }
+
+    /* counted only where it can be read */
+
+    imcf->metrics = ngx_http_invites_metrics_zone(cf, &imcf->dbs);
+    if (imcf->metrics == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < imcf->dbs.nelts; i++) {
+        dbp[i]->event = ngx_http_invites_metrics_db;
+    }
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_invites_log_handler;
 
     return NGX_OK;
 }
@@ -347,6 +392,23 @@ ngx_http_invites_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+static char *
+ngx_http_invites_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_core_loc_conf_t      *clcf;
+    ngx_http_invites_main_conf_t  *imcf;
+
+    imcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_invites_module);
+    imcf->status = 1;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_invites_metrics_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+
 /* as ngx_conf_check_num_bounds(), but nginx names the directive */
 
 static char *
@@ -379,6 +441,8 @@ ngx_http_invites_init_process(ngx_cycle_t *cycle)
     if (imcf == NULL) {
         return NGX_OK;
     }
+
+    ngx_http_invites_metrics_init_process(imcf->metrics);
 
     dbp = imcf->dbs.elts;
 

@@ -60,7 +60,8 @@ typedef enum {
     NGX_HTTP_INVITES_CREATE = 0,
     NGX_HTTP_INVITES_READ,
     NGX_HTTP_INVITES_LIST,
-    NGX_HTTP_INVITES_DELETE
+    NGX_HTTP_INVITES_DELETE,
+    NGX_HTTP_INVITES_NENDPOINTS            /* also: not an endpoint */
 } ngx_http_invites_endpoint_e;
 
 

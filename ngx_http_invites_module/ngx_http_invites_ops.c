@@ -43,7 +43,8 @@ static ngx_int_t ngx_http_invites_uuid_valid(u_char *p, size_t len);
 static ngx_int_t ngx_http_invites_random(u_char *buf, size_t len);
 
 
-static const ngx_http_invites_endpoint_t  ngx_http_invites_endpoints[] = {
+/* in the order of ngx_http_invites_endpoint_e */
+static ngx_http_invites_endpoint_t  ngx_http_invites_endpoints[] = {
     { ngx_string("create"), NGX_HTTP_INVITES_CREATE },
     { ngx_string("read"), NGX_HTTP_INVITES_READ },
     { ngx_string("list"), NGX_HTTP_INVITES_LIST },
@@ -131,6 +132,15 @@ ngx_http_invites_op_endpoint(ngx_str_t *name,
     }
 
     return NGX_DECLINED;
+}
+
+
+/* the lowercase name: it labels metrics and $invites_endpoint */
+
+ngx_str_t *
+ngx_http_invites_op_endpoint_name(ngx_http_invites_endpoint_e endpoint)
+{
+    return &ngx_http_invites_endpoints[endpoint].name;
 }
 
 
@@ -446,7 +456,6 @@ ngx_http_invites_op_rows(ngx_http_invites_op_t *op, PGresult *res,
     ngx_uint_t *n, ngx_http_invites_err_e *err)
 {
     int                         i, rows;
-    char                       *state;
     ngx_http_invites_invite_t  *inv;
 
     *invites = NULL;
@@ -460,18 +469,7 @@ ngx_http_invites_op_rows(ngx_http_invites_op_t *op, PGresult *res,
         break;
 
     default:
-        state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-
-        if (state != NULL && ngx_strcmp(state, "57014") == 0) {
-            /* statement_timeout, the server's side of invites_db_timeout */
-            *err = NGX_HTTP_INVITES_DB_TIMEOUT;
-
-        } else if (state != NULL && ngx_strncmp(state, "08", 2) == 0) {
-            *err = NGX_HTTP_INVITES_DB_UNAVAILABLE;
-
-        } else {
-            *err = NGX_HTTP_INVITES_DB_ERROR;
-        }
+        *err = ngx_http_invites_db_result_err(res);
 
         ngx_log_error(NGX_LOG_ERR, log, 0,
                       "invites: %s failed: %s",

@@ -64,6 +64,8 @@ typedef struct {
 
 ngx_int_t ngx_http_invites_op_endpoint(ngx_str_t *name,
     ngx_http_invites_endpoint_e *endpoint);
+ngx_str_t *ngx_http_invites_op_endpoint_name(
+    ngx_http_invites_endpoint_e endpoint);
 ngx_http_invites_err_e ngx_http_invites_op_init(ngx_http_invites_op_t *op,
     ngx_http_invites_endpoint_e endpoint, ngx_http_invites_req_t *req,
     ngx_str_t *tenant, ngx_uint_t code_len);
