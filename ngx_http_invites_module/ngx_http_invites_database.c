@@ -535,14 +535,22 @@ static ngx_int_t
 ngx_http_invites_database_label(ngx_conf_t *cf,
     ngx_http_invites_main_conf_t *imcf, ngx_str_t *name)
 {
-    ngx_uint_t  n;
+    ngx_uint_t               i, n;
+    ngx_http_invites_db_t  **dbp;
 
     name->data = ngx_pnalloc(cf->pool, sizeof("db") + NGX_INT_T_LEN);
     if (name->data == NULL) {
         return NGX_ERROR;
     }
 
-    for (n = imcf->dbs.nelts + 1; /* void */; n++) {
+    dbp = imcf->dbs.elts;
+    n = 1;
+
+    for (i = 0; i < imcf->dbs.nelts; i++) {
+        n += !dbp[i]->named;
+    }
+
+    for ( /* void */ ; /* void */ ; n++) {
         name->len = ngx_sprintf(name->data, "db%ui", n) - name->data;
 
         if (ngx_http_invites_database_find(imcf, name) == NULL) {

@@ -200,3 +200,22 @@ POST /invites/Invites/Read
 --- error_code: 401
 --- error_log
 "invites_tenant" is ignored where "invites_auth key" is on: the key's tenant wins
+
+
+
+=== TEST 16: the names label the metrics: a named database, and an unnamed one as db1
+--- http_config
+    invites_database main { conninfo "$TEST_NGINX_PG_CONNINFO"; }
+--- config
+    location /named/ { invites_db main; invites_api; }
+    location /unnamed/ { invites_db "$TEST_NGINX_PG_CONNINFO"; invites_api; }
+    location /metrics { invites_status; }
+--- request eval
+["POST /named/Read\n{\"code\":\"00000000\"}",
+ "POST /unnamed/Read\n{\"code\":\"00000000\"}",
+ "GET /metrics"]
+--- error_code eval
+[404, 404, 200]
+--- response_body_like eval
+[qr/NOT_FOUND/, qr/NOT_FOUND/,
+ qr/^nginx_invites_db_connects_total\{db="main",result="ok"\} 1\n(?s:.*)^nginx_invites_db_connects_total\{db="db1",result="ok"\} 1\n/m]
