@@ -445,51 +445,43 @@ cmd_test() {
 }
 
 
-# migrate: bin/invites-migrate on INVITES_DB, or on the database of "run"
-# (started for the time it takes, if it is not running)
-cmd_migrate() {
-    local db=${INVITES_DB:-} started=0
+# run_db: sets DB to INVITES_DB or to the database of "run", which is
+# started for the time the command takes if it is not running
+run_db() {
+    DB=${INVITES_DB:-}
+    [ -n "$DB" ] && return 0
 
-    [ "$#" -eq 0 ] || die "usage: [INVITES_DB=<conninfo>] $0 migrate"
+    [ -d "$RUN/pg/data" ] \
+        || die "no database yet: run ./build.sh run, or set INVITES_DB"
 
-    if [ -z "$db" ]; then
-        [ -d "$RUN/pg/data" ] \
-            || die "no database yet: run ./build.sh run, or set INVITES_DB"
-
-        if [ ! -f "$RUN/pg/data/postmaster.pid" ]; then
-            pg_start "$RUN/pg" "$RUN_PG_PORT"
-            started=1
-            trap 'pg_stop "$RUN/pg"' EXIT
-        fi
-
-        pg_database "$RUN/pg" "$RUN_PG_PORT"
-        db="host=$RUN/pg port=$RUN_PG_PORT dbname=invites user=invites"
+    if [ ! -f "$RUN/pg/data/postmaster.pid" ]; then
+        pg_start "$RUN/pg" "$RUN_PG_PORT"
+        trap 'pg_stop "$RUN/pg"; log "stopped the database again"' EXIT
     fi
 
-    INVITES_DB=$db "$ROOT/bin/invites-migrate"
+    DB="host=$RUN/pg port=$RUN_PG_PORT dbname=invites user=invites"
+}
 
-    [ "$started" -eq 0 ] || log "stopped the database again"
+
+# migrate: bin/invites-migrate on INVITES_DB, or on the database of "run"
+cmd_migrate() {
+    [ "$#" -eq 0 ] || die "usage: [INVITES_DB=<conninfo>] $0 migrate"
+
+    run_db
+    [ -n "${INVITES_DB:-}" ] || pg_database "$RUN/pg" "$RUN_PG_PORT"
+
+    INVITES_DB=$DB "$ROOT/bin/invites-migrate"
 }
 
 
 # key SUB ARGS: API keys, through the SQL functions of sql/002_api_keys.sql
 cmd_key() {
-    local sub=${1:-} db=${INVITES_DB:-} started=0
+    local sub=${1:-} db
 
     [ "$#" -gt 0 ] && shift
 
-    if [ -z "$db" ]; then
-        [ -d "$RUN/pg/data" ] \
-            || die "no database yet: run ./build.sh run, or set INVITES_DB"
-
-        if [ ! -f "$RUN/pg/data/postmaster.pid" ]; then
-            pg_start "$RUN/pg" "$RUN_PG_PORT"
-            started=1
-            trap 'pg_stop "$RUN/pg"' EXIT
-        fi
-
-        db="host=$RUN/pg port=$RUN_PG_PORT dbname=invites user=invites"
-    fi
+    run_db
+    db=$DB
 
     case "$sub" in
     create)
@@ -521,7 +513,6 @@ cmd_key() {
         ;;
     esac
 
-    [ "$started" -eq 0 ] || log "stopped the database again"
 }
 
 
