@@ -8,6 +8,7 @@
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Invites::Test;
+use Invites::Metrics;
 
 use DBI;
 use File::Copy qw(copy);
@@ -428,7 +429,12 @@ is($by_version{$NEED}, '001_invites', "the module needs 001_invites ($NEED)");
 is($by_version{$NEED_AUTH}, '002_api_keys',
    "and 002_api_keys ($NEED_AUTH) with invites_auth key");
 
-my $CONNECT = qr/\[debug\].*invites: connecting to PostgreSQL$/m;
+# the pool's connection attempts, from its metrics (any nginx build)
+sub connects {
+    return metric_sum(scrape(), 'nginx_invites_db_connects_total',
+                      db => 'db1');
+}
+
 my $KEY = 'inv_' . ('A' x 43);
 
 # nginx with one pool (db1) on database $db; returns the answers to $n
@@ -441,6 +447,7 @@ sub serve_old {
         invites_auth_cache_ttl 0;
         invites_api;
     }
+    location = /metrics { invites_status; }
 CONF
     return map {
         http('POST', '/invites/Invites/List', '{"group_id":"g"}',
@@ -466,7 +473,7 @@ sub until_ok {
 sub one_line_per_connection {
     my ($re, $what) = @_;
     my $lines = error_lines($re);
-    my $connects = error_lines($CONNECT);
+    my $connects = connects();
     ok($lines >= 1, "$what: the error log says so");
     is($lines, $connects, "$what: one line per connection ($connects)");
     is(error_lines(qr/cannot prepare|returned no result|\bDB_ERROR\b/), 0,
@@ -486,7 +493,7 @@ my $connects = one_line_per_connection(
     'schema version 0');
 ok($connects <= 3, 'the pool opened one connection per request at most');
 sleep 2.5;
-is(error_lines($CONNECT), $connects,
+is(connects(), $connects,
    'and none more while no request came (it does not spin reconnecting)');
 
 ($rc, $out, $err) = migrate('m_v0');
