@@ -103,7 +103,7 @@ ngx_http_invites_database_block(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_str_t                     *value, name;
     ngx_conf_t                     save;
     ngx_http_invites_db_t         *db;
-    ngx_http_invites_loc_conf_t    settings, defaults;
+    ngx_http_invites_loc_conf_t   *settings, defaults;
     ngx_http_invites_main_conf_t  *imcf;
 
     value = cf->args->elts;
@@ -127,12 +127,18 @@ ngx_http_invites_database_block(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    ngx_memzero(&settings, sizeof(ngx_http_invites_loc_conf_t));
-    ngx_http_invites_database_unset(&settings);
+    /* what the block's lines set: the parser keeps a pointer to it */
+
+    settings = ngx_pcalloc(cf->pool, sizeof(ngx_http_invites_loc_conf_t));
+    if (settings == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_http_invites_database_unset(settings);
 
     save = *cf;
     cf->handler = ngx_http_invites_database_handler;
-    cf->handler_conf = (char *) &settings;
+    cf->handler_conf = (char *) settings;
 
     rv = ngx_conf_parse(cf, NULL);
 
@@ -142,7 +148,7 @@ ngx_http_invites_database_block(ngx_conf_t *cf, ngx_command_t *cmd,
         return rv;
     }
 
-    if (settings.conninfo.data == NULL) {
+    if (settings->conninfo.data == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invites_database \"%V\" has no \"conninfo\"",
                            &name);
@@ -152,13 +158,13 @@ ngx_http_invites_database_block(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_memzero(&defaults, sizeof(ngx_http_invites_loc_conf_t));
     ngx_http_invites_database_unset(&defaults);
 
-    if (ngx_http_invites_database_merge(cf, &settings, &defaults)
+    if (ngx_http_invites_database_merge(cf, settings, &defaults)
         != NGX_CONF_OK)
     {
         return NGX_CONF_ERROR;
     }
 
-    db = ngx_http_invites_database_add(cf, &settings, &name);
+    db = ngx_http_invites_database_add(cf, settings, &name);
     if (db == NULL) {
         return NGX_CONF_ERROR;
     }
