@@ -16,6 +16,8 @@ typedef struct {
     ngx_http_invites_err_e      err;
     ngx_int_t                   depth;
     ngx_int_t                   field;     /* the key just read, or -1 */
+    yajl_handle                 handle;
+    size_t                      end;       /* where the object ended */
     unsigned                    closed:1;  /* the top-level object ended */
 } ngx_http_invites_parse_ctx_t;
 
@@ -217,6 +219,7 @@ ngx_http_invites_json_parse(const u_char *body, size_t len,
     ctx.err = NGX_HTTP_INVITES_OK;
     ctx.depth = 0;
     ctx.field = -1;
+    ctx.end = 0;
     ctx.closed = 0;
 
     h = yajl_alloc(&ngx_http_invites_json_callbacks, af, &ctx);
@@ -224,15 +227,27 @@ ngx_http_invites_json_parse(const u_char *body, size_t len,
         return NGX_HTTP_INVITES_DB_ERROR;
     }
 
+    ctx.handle = h;
+
     st = yajl_parse(h, body, len);
 
     /*
-     * Once the object has closed, yajl_parse() has already refused anything
-     * but white space after it, and yajl_complete_parse() would only set up
-     * a 2 KiB buffer to lex the end of the input with.
+     * Once the object has closed, only white space may follow it.  yajl
+     * refuses a whole token there, but keeps one cut off by the end of the
+     * input ("{}-0", "{}\"}") for yajl_complete_parse(), which would set up
+     * a 2 KiB buffer to lex it: the bytes are checked here instead.
      */
 
-    if (st == yajl_status_ok && !ctx.closed) {
+    if (st == yajl_status_ok && ctx.closed) {
+        for (i = ctx.end; i < len; i++) {
+            /* yajl's white space: also \v and \f */
+            if (body[i] != ' ' && (body[i] < '\t' || body[i] > '\r')) {
+                st = yajl_status_error;
+                break;
+            }
+        }
+
+    } else if (st == yajl_status_ok) {
         st = yajl_complete_parse(h);
     }
 
@@ -576,6 +591,7 @@ ngx_http_invites_json_end(void *data)
 
     if (ctx->depth == 0) {
         ctx->closed = 1;
+        ctx->end = yajl_get_bytes_consumed(ctx->handle);
 
     } else if (ctx->depth == 1) {
         /* the end of an unknown field's object or array */

@@ -45,6 +45,12 @@ BAD_JSON {"a":[{"b":1}]
 BAD_JSON nul
 BAD_JSON {} x
 BAD_JSON {}{}
+BAD_JSON {}-0
+BAD_JSON {}123
+BAD_JSON {} 1
+BAD_JSON {}"}
+BAD_JSON {}tru
+BAD_JSON {"a":{}}1
 BAD_JSON {'a':1}
 BAD_JSON {"a":1,}
 BAD_JSON {"a":"\x01"}

@@ -27,6 +27,7 @@ static void fuzz_parse_expect(const u_char *body, size_t len,
 static void fuzz_parse_reject(const u_char *body, size_t len, yajl_val tree);
 static int fuzz_parse_field_index(const char *key);
 static int fuzz_parse_whitespace(const u_char *body, size_t len);
+static int fuzz_parse_trailing(const u_char *body, size_t len);
 static int fuzz_parse_has(const u_char *body, size_t len, const char *s);
 
 
@@ -187,6 +188,8 @@ fuzz_parse_expect(const u_char *body, size_t len, ngx_http_invites_req_t *req,
  * it is one of the things the parser refuses on purpose.  yajl_tree allows
  * comments and stops at a NUL byte, and escapes (\u0000, lone surrogates)
  * are the parser's business: bodies with '/', NUL or "\u" are not judged.
+ * yajl_tree also takes a string cut off by the end after the object
+ * ({}"abc), which the parser refuses with anything else but white space.
  */
 
 static void
@@ -199,7 +202,8 @@ fuzz_parse_reject(const u_char *body, size_t len, yajl_val tree)
         || !fuzz_utf8_valid(body, len)
         || memchr(body, '/', len) != NULL
         || memchr(body, '\0', len) != NULL
-        || fuzz_parse_has(body, len, "\\u"))
+        || fuzz_parse_has(body, len, "\\u")
+        || fuzz_parse_trailing(body, len))
     {
         return;
     }
@@ -255,6 +259,54 @@ fuzz_parse_whitespace(const u_char *body, size_t len)
     }
 
     return 1;
+}
+
+
+/* bytes other than yajl's white space after the top-level value */
+
+static int
+fuzz_parse_trailing(const u_char *body, size_t len)
+{
+    int     depth, in_string, escaped;
+    size_t  i;
+
+    depth = 0;
+    in_string = 0;
+    escaped = 0;
+
+    for (i = 0; i < len; i++) {
+        if (in_string) {
+            if (escaped) {
+                escaped = 0;
+
+            } else if (body[i] == '\\') {
+                escaped = 1;
+
+            } else if (body[i] == '"') {
+                in_string = 0;
+            }
+
+            continue;
+        }
+
+        if (body[i] == '"') {
+            in_string = 1;
+
+        } else if (body[i] == '{' || body[i] == '[') {
+            depth++;
+
+        } else if ((body[i] == '}' || body[i] == ']') && --depth == 0) {
+            break;
+        }
+    }
+
+    for (i++; i < len; i++) {
+        if (body[i] != ' ' && (body[i] < '\t' || body[i] > '\r')) {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 
