@@ -180,23 +180,38 @@ ngx_http_invites_auth_slot(ngx_http_invites_auth_t *auth, void *scope)
 /* the lookup found the key's tenant (NGX_OK), nothing, or an error */
 
 ngx_int_t
-ngx_http_invites_auth_rows(PGresult *res, ngx_log_t *log, ngx_str_t *tenant,
-    ngx_http_invites_err_e *err)
+ngx_http_invites_auth_rows(ngx_http_invites_db_result_t *res, ngx_log_t *log,
+    ngx_str_t *tenant, ngx_http_invites_err_e *err)
 {
-    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQnfields(res) != 1) {
+    switch (res->kind) {
+
+    case NGX_HTTP_INVITES_DB_ROWS:
+        break;
+
+    case NGX_HTTP_INVITES_DB_NONE:
+        return NGX_DECLINED;
+
+    default:
+        *err = ngx_http_invites_db_err(res->kind);
+        return NGX_ERROR;
+    }
+
+    if (res->ncols != 1) {
         ngx_log_error(NGX_LOG_ERR, log, 0,
-                      "invites: API key lookup failed: %s",
-                      ngx_http_invites_db_message(PQresultErrorMessage(res)));
+                      "invites: the API key lookup returned %ui columns "
+                      "instead of 1", res->ncols);
         *err = NGX_HTTP_INVITES_DB_ERROR;
         return NGX_ERROR;
     }
 
-    if (PQntuples(res) == 0) {
-        return NGX_DECLINED;
-    }
+    ngx_http_invites_db_value(res, 0, 0, tenant);
 
-    tenant->data = (u_char *) PQgetvalue(res, 0, 0);
-    tenant->len = PQgetlength(res, 0, 0);
+    if (tenant->data == NULL) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "invites: an API key's tenant is NULL");
+        *err = NGX_HTTP_INVITES_DB_ERROR;
+        return NGX_ERROR;
+    }
 
     if (tenant->len > NGX_HTTP_INVITES_MAX_TENANT) {
         ngx_log_error(NGX_LOG_ERR, log, 0,

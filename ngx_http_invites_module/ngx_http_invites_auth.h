@@ -9,8 +9,7 @@
 
 
 #include "ngx_http_invites_module.h"
-
-#include <libpq-fe.h>
+#include "ngx_http_invites_db.h"
 
 
 /*
@@ -40,8 +39,8 @@ ngx_int_t ngx_http_invites_auth_cached(ngx_http_invites_auth_t *auth,
     void *scope, ngx_msec_t ttl, ngx_str_t *tenant);
 void ngx_http_invites_auth_remember(ngx_http_invites_auth_t *auth,
     void *scope, ngx_str_t *tenant);
-ngx_int_t ngx_http_invites_auth_rows(PGresult *res, ngx_log_t *log,
-    ngx_str_t *tenant, ngx_http_invites_err_e *err);
+ngx_int_t ngx_http_invites_auth_rows(ngx_http_invites_db_result_t *res,
+    ngx_log_t *log, ngx_str_t *tenant, ngx_http_invites_err_e *err);
 ngx_int_t ngx_http_invites_auth_namespace(ngx_http_request_t *r,
     ngx_str_t *tenant);
 const char *ngx_http_invites_auth_prepare_sql(void);

@@ -10,6 +10,8 @@
 #include "ngx_http_invites_database.h"
 #include "ngx_http_invites_auth.h"
 
+#include <libpq-fe.h>
+
 
 static char *ngx_http_invites_database_handler(ngx_conf_t *cf,
     ngx_command_t *dummy, void *conf);

@@ -9,6 +9,8 @@
 
 #include "ngx_http_invites_db.h"
 
+#include <libpq-fe.h>
+
 
 /* after a failed connect, no new one is tried for this long */
 #define NGX_HTTP_INVITES_DB_BACKOFF  1000
@@ -113,6 +115,8 @@ static void ngx_http_invites_db_connect_failed(ngx_http_invites_db_conn_t *pc);
 static u_char *ngx_http_invites_db_log_handler(ngx_log_t *log, u_char *buf,
     size_t len);
 static const char *ngx_http_invites_db_result_error(PGresult *res);
+static ngx_http_invites_db_kind_e ngx_http_invites_db_classify(
+    PGresult *res);
 static void ngx_http_invites_db_report(ngx_http_invites_db_t *db,
     ngx_http_invites_db_event_e ev, ngx_int_t delta);
 static void ngx_http_invites_db_state(ngx_http_invites_db_conn_t *pc,
@@ -1655,29 +1659,60 @@ ngx_http_invites_db_state(ngx_http_invites_db_conn_t *pc,
 }
 
 
-/* every query's answer passes here, to be counted by its error's kind */
+/* every query's answer passes here: classified, logged, counted */
 
 static void
 ngx_http_invites_db_answer(ngx_http_invites_db_query_t *q,
     ngx_http_invites_err_e err, PGresult *res)
 {
-    ngx_http_invites_err_e  kind;
+    ngx_uint_t                    level;
+    ngx_http_invites_db_result_t  r;
 
-    kind = (err == NGX_HTTP_INVITES_OK) ? ngx_http_invites_db_result_err(res)
-                                        : err;
+    r.nrows = 0;
+    r.ncols = 0;
+    r.pg = res;
 
-    switch (kind) {
+    switch (err) {
 
     case NGX_HTTP_INVITES_OK:
+        r.kind = ngx_http_invites_db_classify(res);
         break;
 
     case NGX_HTTP_INVITES_DB_TIMEOUT:
-        ngx_http_invites_db_report(q->db, NGX_HTTP_INVITES_DB_EV_TIMEOUT, 1);
+        r.kind = NGX_HTTP_INVITES_DB_TIMED_OUT;
         break;
 
     case NGX_HTTP_INVITES_DB_UNAVAILABLE:
+        r.kind = NGX_HTTP_INVITES_DB_LOST;
+        break;
+
+    default:
+        r.kind = NGX_HTTP_INVITES_DB_FAILED;
+        break;
+    }
+
+    switch (r.kind) {
+
+    case NGX_HTTP_INVITES_DB_ROWS:
+        r.nrows = PQntuples(res);
+        r.ncols = PQnfields(res);
+        break;
+
+    case NGX_HTTP_INVITES_DB_NONE:
+        r.ncols = PQnfields(res);
+        break;
+
+    case NGX_HTTP_INVITES_DB_TIMED_OUT:
+        ngx_http_invites_db_report(q->db, NGX_HTTP_INVITES_DB_EV_TIMEOUT, 1);
+        break;
+
+    case NGX_HTTP_INVITES_DB_LOST:
         ngx_http_invites_db_report(q->db, NGX_HTTP_INVITES_DB_EV_UNAVAILABLE,
                                    1);
+        break;
+
+    case NGX_HTTP_INVITES_DB_READ_ONLY:
+        ngx_http_invites_db_report(q->db, NGX_HTTP_INVITES_DB_EV_READ_ONLY, 1);
         break;
 
     default:
@@ -1685,25 +1720,38 @@ ngx_http_invites_db_answer(ngx_http_invites_db_query_t *q,
         break;
     }
 
-    q->handler(q, err, res);
+    if (err == NGX_HTTP_INVITES_OK && r.kind > NGX_HTTP_INVITES_DB_NONE) {
+        /* a key taken is the caller's to handle; the rest are faults */
+        level = (r.kind == NGX_HTTP_INVITES_DB_CONFLICT) ? NGX_LOG_INFO
+                                                         : NGX_LOG_ERR;
+
+        ngx_log_error(level, q->log, 0, "invites: %s failed: %s", q->stmt,
+                      ngx_http_invites_db_result_error(res));
+    }
+
+    q->handler(q, &r);
 }
 
 
 /*
- * A statement's result, classified once: a statement_timeout (the server's
- * side of invites_db_timeout), a connection failure, or any other error.
+ * The server's answer, classified once: rows or none, a unique key taken,
+ * a statement_timeout (the server's side of invites_db_timeout), a
+ * connection failure, a server that takes no writes, or any other error.
  */
 
-ngx_http_invites_err_e
-ngx_http_invites_db_result_err(PGresult *res)
+static ngx_http_invites_db_kind_e
+ngx_http_invites_db_classify(PGresult *res)
 {
     char  *state;
 
     switch (PQresultStatus(res)) {
 
     case PGRES_TUPLES_OK:
+        return PQntuples(res) ? NGX_HTTP_INVITES_DB_ROWS
+                              : NGX_HTTP_INVITES_DB_NONE;
+
     case PGRES_COMMAND_OK:
-        return NGX_HTTP_INVITES_OK;
+        return NGX_HTTP_INVITES_DB_NONE;
 
     default:
         break;
@@ -1711,15 +1759,66 @@ ngx_http_invites_db_result_err(PGresult *res)
 
     state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 
-    if (state != NULL && ngx_strcmp(state, "57014") == 0) {
+    if (state == NULL) {
+        return NGX_HTTP_INVITES_DB_FAILED;
+    }
+
+    if (ngx_strcmp(state, "23505") == 0) {
+        return NGX_HTTP_INVITES_DB_CONFLICT;
+    }
+
+    if (ngx_strcmp(state, "57014") == 0) {
+        return NGX_HTTP_INVITES_DB_TIMED_OUT;
+    }
+
+    if (ngx_strcmp(state, "25006") == 0) {
+        return NGX_HTTP_INVITES_DB_READ_ONLY;
+    }
+
+    if (ngx_strncmp(state, "08", 2) == 0) {
+        return NGX_HTTP_INVITES_DB_LOST;
+    }
+
+    return NGX_HTTP_INVITES_DB_FAILED;
+}
+
+
+/* a cell of a result, during its handler's call; data NULL for SQL NULL */
+
+void
+ngx_http_invites_db_value(ngx_http_invites_db_result_t *res, ngx_uint_t row,
+    ngx_uint_t col, ngx_str_t *value)
+{
+    if (PQgetisnull(res->pg, row, col)) {
+        ngx_str_null(value);
+        return;
+    }
+
+    value->data = (u_char *) PQgetvalue(res->pg, row, col);
+    value->len = PQgetlength(res->pg, row, col);
+}
+
+
+/* the API's error for a result that is not an answer */
+
+ngx_http_invites_err_e
+ngx_http_invites_db_err(ngx_http_invites_db_kind_e kind)
+{
+    switch (kind) {
+
+    case NGX_HTTP_INVITES_DB_ROWS:
+    case NGX_HTTP_INVITES_DB_NONE:
+        return NGX_HTTP_INVITES_OK;
+
+    case NGX_HTTP_INVITES_DB_TIMED_OUT:
         return NGX_HTTP_INVITES_DB_TIMEOUT;
-    }
 
-    if (state != NULL && ngx_strncmp(state, "08", 2) == 0) {
+    case NGX_HTTP_INVITES_DB_LOST:
         return NGX_HTTP_INVITES_DB_UNAVAILABLE;
-    }
 
-    return NGX_HTTP_INVITES_DB_ERROR;
+    default:
+        return NGX_HTTP_INVITES_DB_ERROR;
+    }
 }
 
 

@@ -10,8 +10,6 @@
 
 #include "ngx_http_invites_module.h"
 
-#include <libpq-fe.h>
-
 
 /*
  * A per-worker pool of non-blocking PostgreSQL connections driven by nginx
@@ -38,12 +36,32 @@ typedef struct ngx_http_invites_db_conn_s   ngx_http_invites_db_conn_t;
 typedef struct ngx_http_invites_db_query_s  ngx_http_invites_db_query_t;
 
 /*
- * Called once per query that was accepted: err is NGX_HTTP_INVITES_OK with
- * the statement's result (which may itself be an SQL error), or an error
- * with res NULL.  The pool clears res after the call.
+ * A statement's result, classified once.  The rows stay the pool's: read
+ * them with ngx_http_invites_db_value() during the handler's call, after
+ * which the pool frees them.
  */
+
+typedef enum {
+    NGX_HTTP_INVITES_DB_ROWS = 0,           /* nrows > 0 */
+    NGX_HTTP_INVITES_DB_NONE,               /* it worked, with no row */
+    NGX_HTTP_INVITES_DB_CONFLICT,           /* a unique key was taken */
+    NGX_HTTP_INVITES_DB_TIMED_OUT,
+    NGX_HTTP_INVITES_DB_LOST,               /* no connection */
+    NGX_HTTP_INVITES_DB_READ_ONLY,          /* a standby, or read-only */
+    NGX_HTTP_INVITES_DB_FAILED              /* any other error */
+} ngx_http_invites_db_kind_e;
+
+typedef struct {
+    ngx_http_invites_db_kind_e       kind;
+    ngx_uint_t                       nrows;
+    ngx_uint_t                       ncols;
+    void                            *pg;        /* the pool's own */
+} ngx_http_invites_db_result_t;
+
+
+/* called once per query that was accepted, with its result */
 typedef void (*ngx_http_invites_db_handler_pt)(ngx_http_invites_db_query_t *q,
-    ngx_http_invites_err_e err, PGresult *res);
+    ngx_http_invites_db_result_t *res);
 
 
 /*
@@ -134,7 +152,10 @@ void ngx_http_invites_db_done(ngx_http_invites_db_t *db);
 ngx_http_invites_err_e ngx_http_invites_db_send(ngx_http_invites_db_t *db,
     ngx_http_invites_db_query_t *q);
 void ngx_http_invites_db_cancel(ngx_http_invites_db_query_t *q);
-ngx_http_invites_err_e ngx_http_invites_db_result_err(PGresult *res);
+void ngx_http_invites_db_value(ngx_http_invites_db_result_t *res,
+    ngx_uint_t row, ngx_uint_t col, ngx_str_t *value);
+ngx_http_invites_err_e ngx_http_invites_db_err(
+    ngx_http_invites_db_kind_e kind);
 const char *ngx_http_invites_db_message(const char *msg);
 
 

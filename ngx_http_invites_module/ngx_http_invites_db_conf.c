@@ -10,6 +10,8 @@
 
 #include "ngx_http_invites_db.h"
 
+#include <libpq-fe.h>
+
 
 static ngx_int_t ngx_http_invites_db_resolve(ngx_conf_t *cf,
     PQconninfoOption *opts, ngx_array_t *kw, ngx_array_t *vals);

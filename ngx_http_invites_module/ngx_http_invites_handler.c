@@ -44,7 +44,8 @@ static ngx_int_t ngx_http_invites_body(ngx_http_request_t *r, ngx_str_t *body,
 static ngx_int_t ngx_http_invites_authenticate(ngx_http_request_t *r,
     ngx_http_invites_ctx_t *ctx, ngx_http_invites_err_e *err);
 static ngx_int_t ngx_http_invites_authenticated(ngx_http_request_t *r,
-    ngx_http_invites_ctx_t *ctx, PGresult *res, ngx_http_invites_err_e *err);
+    ngx_http_invites_ctx_t *ctx, ngx_http_invites_db_result_t *res,
+    ngx_http_invites_err_e *err);
 static ngx_int_t ngx_http_invites_key_tenant(ngx_http_request_t *r,
     ngx_http_invites_ctx_t *ctx, ngx_str_t *tenant,
     ngx_http_invites_err_e *err);
@@ -57,9 +58,10 @@ static ngx_int_t ngx_http_invites_send_query(ngx_http_request_t *r,
     const char *const *values, const int *lengths, ngx_uint_t light,
     ngx_http_invites_err_e *err);
 static void ngx_http_invites_done(ngx_http_invites_db_query_t *q,
-    ngx_http_invites_err_e err, PGresult *res);
+    ngx_http_invites_db_result_t *res);
 static ngx_int_t ngx_http_invites_result(ngx_http_request_t *r,
-    ngx_http_invites_ctx_t *ctx, PGresult *res, ngx_int_t *rc);
+    ngx_http_invites_ctx_t *ctx, ngx_http_invites_db_result_t *res,
+    ngx_int_t *rc);
 static void ngx_http_invites_invite_id(ngx_http_request_t *r,
     ngx_http_invites_ctx_t *ctx, ngx_str_t *id);
 static void ngx_http_invites_db_time(ngx_http_invites_ctx_t *ctx);
@@ -355,7 +357,8 @@ ngx_http_invites_authenticate(ngx_http_request_t *r,
 
 static ngx_int_t
 ngx_http_invites_authenticated(ngx_http_request_t *r,
-    ngx_http_invites_ctx_t *ctx, PGresult *res, ngx_http_invites_err_e *err)
+    ngx_http_invites_ctx_t *ctx, ngx_http_invites_db_result_t *res,
+    ngx_http_invites_err_e *err)
 {
     ngx_str_t                     tenant;
     ngx_http_invites_loc_conf_t  *ilcf;
@@ -481,7 +484,7 @@ ngx_http_invites_start(ngx_http_request_t *r, ngx_http_invites_ctx_t *ctx)
         if (err != NGX_HTTP_INVITES_DB_ERROR) {
             ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                           "invites: bad request: %V",
-                          &ngx_http_invites_json_error_info(err)->detail);
+                          &ngx_http_invites_error(err)->detail);
 
         } else {
             ngx_log_error(NGX_LOG_ERR, r->connection->log, ngx_errno,
@@ -502,11 +505,9 @@ ngx_http_invites_start(ngx_http_request_t *r, ngx_http_invites_ctx_t *ctx)
                                      == NGX_OK ? &body : NULL);
     }
 
-    rc = ngx_http_invites_send_query(r, ctx,
-                                     ngx_http_invites_op_stmt_name(&ctx->op),
+    rc = ngx_http_invites_send_query(r, ctx, ctx->op.stmt->name,
                                      ctx->op.nparams, ctx->op.values,
-                                     ctx->op.lengths,
-                                     ngx_http_invites_op_light(&ctx->op),
+                                     ctx->op.lengths, ctx->op.stmt->light,
                                      &err);
 
     return ngx_http_invites_answer(r, rc, err);
@@ -573,9 +574,10 @@ ngx_http_invites_send_query(ngx_http_request_t *r,
 
 static void
 ngx_http_invites_done(ngx_http_invites_db_query_t *q,
-    ngx_http_invites_err_e err, PGresult *res)
+    ngx_http_invites_db_result_t *res)
 {
     ngx_int_t                rc;
+    ngx_http_invites_err_e   err;
     ngx_connection_t        *c;
     ngx_http_request_t      *r;
     ngx_http_invites_ctx_t  *ctx;
@@ -589,10 +591,7 @@ ngx_http_invites_done(ngx_http_invites_db_query_t *q,
 
     ngx_http_set_log_request(c->log, r);
 
-    if (err != NGX_HTTP_INVITES_OK) {
-        rc = ngx_http_invites_send_error(r, err);
-
-    } else if (ctx->authenticating) {
+    if (ctx->authenticating) {
         rc = ngx_http_invites_authenticated(r, ctx, res, &err);
 
         rc = (rc == NGX_OK) ? ngx_http_invites_start(r, ctx)
@@ -617,57 +616,49 @@ ngx_http_invites_done(ngx_http_invites_db_query_t *q,
 
 /*
  * Answers from the statement's result: NGX_OK with *rc the status of the
- * response sent, or NGX_AGAIN, nothing sent, when Create must run again.
+ * response sent, or NGX_AGAIN, nothing sent, when the statement must run
+ * again.
  */
 
 static ngx_int_t
 ngx_http_invites_result(ngx_http_request_t *r, ngx_http_invites_ctx_t *ctx,
-    PGresult *res, ngx_int_t *rc)
+    ngx_http_invites_db_result_t *res, ngx_int_t *rc)
 {
-    ngx_int_t                   written;
     ngx_str_t                   body;
-    ngx_uint_t                  n;
-    ngx_http_invites_err_e      err;
-    ngx_http_invites_invite_t  *invites;
+    ngx_http_invites_field_t   *id;
+    ngx_http_invites_answer_t   answer;
 
     if (ngx_http_invites_op_rows(&ctx->op, res, r->pool, r->connection->log,
-                                 &invites, &n, &err)
+                                 &answer)
         == NGX_AGAIN)
     {
         return NGX_AGAIN;
     }
 
-    if (err != NGX_HTTP_INVITES_OK) {
-        *rc = ngx_http_invites_send_error(r, err);
+    if (answer.err != NGX_HTTP_INVITES_OK) {
+        *rc = ngx_http_invites_send_error(r, answer.err);
         return NGX_OK;
     }
 
-    switch (ctx->outcome.endpoint) {
+    if (answer.shape == NGX_HTTP_INVITES_SHAPE_INVITE) {
+        ngx_http_invites_invite_id(r, ctx,
+                                   &answer.invites->value[NGX_HTTP_INVITES_F_ID]);
 
-    case NGX_HTTP_INVITES_CREATE:
-    case NGX_HTTP_INVITES_READ:
-        written = ngx_http_invites_json_invite(invites, &ctx->alloc,
-                                               &body);
-        ngx_http_invites_invite_id(r, ctx, &invites->id);
-        break;
-
-    case NGX_HTTP_INVITES_LIST:
-        written = ngx_http_invites_json_list(invites, n, &ctx->alloc,
-                                             &body);
-        break;
-
-    default: /* NGX_HTTP_INVITES_DELETE */
-        written = ngx_http_invites_json_empty(&ctx->alloc, &body);
-
+    } else {
         /* the request's own id: it lives as long as the request */
-        ctx->outcome.invite_id.data =
-                                ctx->req.field[NGX_HTTP_INVITES_F_ID].data;
-        ctx->outcome.invite_id.len = ctx->req.field[NGX_HTTP_INVITES_F_ID].len;
-        break;
+        id = &ctx->req.field[NGX_HTTP_INVITES_F_ID];
+
+        if (id->present) {
+            ctx->outcome.invite_id.data = id->data;
+            ctx->outcome.invite_id.len = id->len;
+        }
     }
 
     *rc = ngx_http_invites_send(r, NGX_HTTP_OK,
-                                written == NGX_OK ? &body : NULL);
+                                ngx_http_invites_json_answer(&answer,
+                                                             &ctx->alloc,
+                                                             &body)
+                                == NGX_OK ? &body : NULL);
 
     return NGX_OK;
 }
@@ -754,7 +745,7 @@ ngx_http_invites_send_error(ngx_http_request_t *r, ngx_http_invites_err_e err)
         ctx->outcome.err = err;
     }
 
-    e = ngx_http_invites_json_error_info(err);
+    e = ngx_http_invites_error(err);
 
     if (e->status == NGX_HTTP_NOT_ALLOWED
         || e->status == NGX_HTTP_UNAUTHORIZED)

@@ -53,117 +53,6 @@ static u_char ngx_http_invites_json_short_escape(u_char c);
 static ngx_int_t ngx_http_invites_json_plain(const u_char *p, size_t len);
 
 
-#define ngx_http_invites_err(st, id, detail, text)                            \
-    { st, ngx_string(id), ngx_string(detail), ngx_string(text) }
-
-static const ngx_http_invites_error_t  ngx_http_invites_errors[] = {
-
-    /* NGX_HTTP_INVITES_OK is never sent */
-    ngx_http_invites_err(200, "", "", "OK"),
-
-    ngx_http_invites_err(400, "MISSING_ID", "Missing ID", "Bad Request"),
-    ngx_http_invites_err(400, "MISSING_GROUP_ID", "Missing GroupID",
-                         "Bad Request"),
-    ngx_http_invites_err(400, "MISSING_EMAIL", "Missing Email",
-                         "Bad Request"),
-    ngx_http_invites_err(400, "INVALID_EMAIL",
-                         "The email provided was invalid", "Bad Request"),
-    ngx_http_invites_err(400, "ID_OR_CODE_REQUIRED",
-                         "An id or code is required to read an invite",
-                         "Bad Request"),
-    ngx_http_invites_err(400, "GROUP_ID_OR_EMAIL_REQUIRED",
-                         "An email address or group id is needed to list "
-                         "invites", "Bad Request"),
-    ngx_http_invites_err(404, "NOT_FOUND", "Invite not found", "Not Found"),
-    ngx_http_invites_err(404, "NOT_FOUND",
-                         "Unknown endpoint: use Create, Read, List or Delete",
-                         "Not Found"),
-    ngx_http_invites_err(400, "BAD_REQUEST",
-                         "The request body is not valid JSON",
-                         "Bad Request"),
-    ngx_http_invites_err(400, "BAD_REQUEST",
-                         "The request body must be a JSON object",
-                         "Bad Request"),
-    ngx_http_invites_err(400, "BAD_REQUEST",
-                         "The request body is not valid UTF-8",
-                         "Bad Request"),
-    ngx_http_invites_err(400, "BAD_REQUEST", "Field id must be a string",
-                         "Bad Request"),
-    ngx_http_invites_err(400, "BAD_REQUEST",
-                         "Field group_id must be a string", "Bad Request"),
-    ngx_http_invites_err(400, "BAD_REQUEST", "Field email must be a string",
-                         "Bad Request"),
-    ngx_http_invites_err(400, "BAD_REQUEST", "Field code must be a string",
-                         "Bad Request"),
-    ngx_http_invites_err(400, "BAD_REQUEST",
-                         "A string in the request body contains a NUL "
-                         "character", "Bad Request"),
-    ngx_http_invites_err(400, "BAD_REQUEST",
-                         "A string in the request body holds a lone UTF-16 "
-                         "surrogate", "Bad Request"),
-    ngx_http_invites_err(400, "BAD_REQUEST",
-                         "Field group_id is longer than 255 bytes",
-                         "Bad Request"),
-    ngx_http_invites_err(400, "BAD_REQUEST",
-                         "Field email is longer than 254 bytes",
-                         "Bad Request"),
-    ngx_http_invites_err(400, "BAD_REQUEST",
-                         "Field code is longer than 255 bytes",
-                         "Bad Request"),
-    ngx_http_invites_err(400, "BAD_REQUEST",
-                         "The tenant is not valid UTF-8 or is longer "
-                         "than 255 bytes", "Bad Request"),
-    ngx_http_invites_err(401, "UNAUTHORIZED",
-                         "A valid API key is required: "
-                         "Authorization: Bearer <key>", "Unauthorized"),
-    ngx_http_invites_err(403, "FORBIDDEN",
-                         "The namespace is not the API key's tenant",
-                         "Forbidden"),
-    ngx_http_invites_err(405, "METHOD_NOT_ALLOWED", "Only POST is allowed",
-                         "Method Not Allowed"),
-    ngx_http_invites_err(413, "REQUEST_TOO_LARGE",
-                         "The request body is larger than 65536 bytes",
-                         "Request Entity Too Large"),
-    ngx_http_invites_err(503, "DB_UNAVAILABLE",
-                         "The database is unavailable",
-                         "Service Unavailable"),
-    ngx_http_invites_err(504, "DB_TIMEOUT",
-                         "The database did not answer in time",
-                         "Gateway Timeout"),
-    ngx_http_invites_err(500, "DB_ERROR", "Database error",
-                         "Internal Server Error")
-};
-
-
-static const ngx_str_t  ngx_http_invites_field_names[] = {
-    ngx_string("id"),
-    ngx_string("group_id"),
-    ngx_string("email"),
-    ngx_string("code")
-};
-
-
-/* the lowerCamel spelling that protobuf's JSON mapping also accepted */
-static const ngx_str_t  ngx_http_invites_group_id_camel =
-    ngx_string("groupId");
-
-
-static const ngx_http_invites_err_e  ngx_http_invites_type_errors[] = {
-    NGX_HTTP_INVITES_BAD_ID,
-    NGX_HTTP_INVITES_BAD_GROUP_ID,
-    NGX_HTTP_INVITES_BAD_EMAIL,
-    NGX_HTTP_INVITES_BAD_CODE
-};
-
-
-static const size_t  ngx_http_invites_field_limits[] = {
-    NGX_HTTP_INVITES_MAX_FIELD,
-    NGX_HTTP_INVITES_MAX_FIELD,
-    NGX_HTTP_INVITES_MAX_EMAIL,
-    NGX_HTTP_INVITES_MAX_FIELD
-};
-
-
 static const yajl_callbacks  ngx_http_invites_json_callbacks = {
     ngx_http_invites_json_null,
     ngx_http_invites_json_boolean,
@@ -442,7 +331,7 @@ ngx_http_invites_json_scalar(ngx_http_invites_parse_ctx_t *ctx,
     if (ctx->depth == 1 && ctx->field >= 0) {
 
         if (!is_null) {
-            ctx->err = ngx_http_invites_type_errors[ctx->field];
+            ctx->err = ngx_http_invites_fields[ctx->field].bad_type;
             return 0;
         }
 
@@ -507,7 +396,7 @@ ngx_http_invites_json_string(void *data, const u_char *value, size_t len)
     if (len > 0) {
         f->present = 1;
 
-        if (len > ngx_http_invites_field_limits[ctx->field]) {
+        if (len > ngx_http_invites_fields[ctx->field].max) {
             f->too_long = 1;
 
         } else {
@@ -531,7 +420,7 @@ ngx_http_invites_json_start_map(void *data)
     ctx = data;
 
     if (ctx->depth == 1 && ctx->field >= 0) {
-        ctx->err = ngx_http_invites_type_errors[ctx->field];
+        ctx->err = ngx_http_invites_fields[ctx->field].bad_type;
         return 0;
     }
 
@@ -544,8 +433,9 @@ ngx_http_invites_json_start_map(void *data)
 static int
 ngx_http_invites_json_map_key(void *data, const u_char *key, size_t len)
 {
-    ngx_uint_t                     i;
-    ngx_http_invites_parse_ctx_t  *ctx;
+    ngx_uint_t                            i;
+    ngx_http_invites_parse_ctx_t         *ctx;
+    const ngx_http_invites_field_desc_t  *f;
 
     ctx = data;
 
@@ -561,19 +451,19 @@ ngx_http_invites_json_map_key(void *data, const u_char *key, size_t len)
     ctx->field = -1;
 
     for (i = 0; i < NGX_HTTP_INVITES_NFIELDS; i++) {
-        if (len == ngx_http_invites_field_names[i].len
-            && ngx_memcmp(key, ngx_http_invites_field_names[i].data, len)
-               == 0)
+        f = &ngx_http_invites_fields[i];
+
+        if (f->in == NGX_HTTP_INVITES_T_NONE) {
+            continue;
+        }
+
+        if ((len == f->name.len && ngx_memcmp(key, f->name.data, len) == 0)
+            || (len == f->alias.len && len > 0
+                && ngx_memcmp(key, f->alias.data, len) == 0))
         {
             ctx->field = i;
-            return 1;
+            break;
         }
-    }
-
-    if (len == ngx_http_invites_group_id_camel.len
-        && ngx_memcmp(key, ngx_http_invites_group_id_camel.data, len) == 0)
-    {
-        ctx->field = NGX_HTTP_INVITES_F_GROUP_ID;
     }
 
     return 1;
@@ -615,24 +505,13 @@ ngx_http_invites_json_start_array(void *data)
     }
 
     if (ctx->depth == 1 && ctx->field >= 0) {
-        ctx->err = ngx_http_invites_type_errors[ctx->field];
+        ctx->err = ngx_http_invites_fields[ctx->field].bad_type;
         return 0;
     }
 
     ctx->depth++;
 
     return 1;
-}
-
-
-const ngx_http_invites_error_t *
-ngx_http_invites_json_error_info(ngx_http_invites_err_e err)
-{
-    if ((ngx_uint_t) err >= NGX_HTTP_INVITES_NERRORS) {
-        err = NGX_HTTP_INVITES_DB_ERROR;
-    }
-
-    return &ngx_http_invites_errors[err];
 }
 
 
@@ -735,6 +614,26 @@ ngx_http_invites_json_empty(yajl_alloc_funcs *af, ngx_str_t *out)
 }
 
 
+/* a successful answer, in its shape */
+
+ngx_int_t
+ngx_http_invites_json_answer(ngx_http_invites_answer_t *answer,
+    yajl_alloc_funcs *af, ngx_str_t *out)
+{
+    switch (answer->shape) {
+
+    case NGX_HTTP_INVITES_SHAPE_INVITE:
+        return ngx_http_invites_json_invite(answer->invites, af, out);
+
+    case NGX_HTTP_INVITES_SHAPE_LIST:
+        return ngx_http_invites_json_list(answer->invites, answer->n, af, out);
+
+    default: /* NGX_HTTP_INVITES_SHAPE_EMPTY */
+        return ngx_http_invites_json_empty(af, out);
+    }
+}
+
+
 /* the error texts are ASCII without anything to escape (t/unit checks) */
 
 ngx_int_t
@@ -744,7 +643,7 @@ ngx_http_invites_json_error(ngx_http_invites_err_e err, yajl_alloc_funcs *af,
     u_char                          *p;
     const ngx_http_invites_error_t  *e;
 
-    e = ngx_http_invites_json_error_info(err);
+    e = ngx_http_invites_error(err);
 
     p = ngx_http_invites_json_alloc(af,
             sizeof("{'id':'','code':000,'detail':'','status':''}") - 1
@@ -789,31 +688,48 @@ ngx_http_invites_json_alloc(yajl_alloc_funcs *af, size_t size, ngx_str_t *out)
 
 /*
  * The length of an invite object, or -1 when a value is not UTF-8; *raw is
- * what it would be with nothing escaped.
+ * what it would be with nothing escaped.  A field is written when it is
+ * set, as "name":"value", in the order of the table.
  */
 
 static ssize_t
 ngx_http_invites_json_invite_len(ngx_http_invites_invite_t *invite,
     size_t *raw)
 {
-    size_t   obj;
-    ssize_t  id, group_id, email, code;
+    size_t      obj, plain;
+    ssize_t     len;
+    ngx_uint_t  i;
 
-    id = ngx_http_invites_json_str_len(&invite->id);
-    group_id = ngx_http_invites_json_str_len(&invite->group_id);
-    email = ngx_http_invites_json_str_len(&invite->email);
-    code = ngx_http_invites_json_str_len(&invite->code);
+    obj = sizeof("{}") - 1;
+    plain = obj;
 
-    if (id < 0 || group_id < 0 || email < 0 || code < 0) {
-        return -1;
+    for (i = 0; i < NGX_HTTP_INVITES_NCOLUMNS; i++) {
+
+        if (invite->value[i].data == NULL) {
+            continue;
+        }
+
+        len = ngx_http_invites_json_str_len(&invite->value[i]);
+        if (len < 0) {
+            return -1;
+        }
+
+        /* ,"name":"" with the comma counted for all but the first */
+        obj += sizeof(",\"\":\"\"") - 1 + ngx_http_invites_fields[i].name.len
+               + len;
+        plain += sizeof(",\"\":\"\"") - 1
+                 + ngx_http_invites_fields[i].name.len
+                 + invite->value[i].len;
     }
 
-    obj = sizeof("{'id':'','group_id':'','email':'','code':''}") - 1;
+    if (obj > sizeof("{}") - 1) {
+        obj--;
+        plain--;
+    }
 
-    *raw = obj + invite->id.len + invite->group_id.len + invite->email.len
-           + invite->code.len;
+    *raw = plain;
 
-    return obj + id + group_id + email + code;
+    return obj;
 }
 
 
@@ -821,16 +737,32 @@ static u_char *
 ngx_http_invites_json_invite_obj(u_char *p, ngx_http_invites_invite_t *invite,
     ngx_uint_t verbatim)
 {
-    p = ngx_cpymem(p, "{\"id\":\"", sizeof("{\"id\":\"") - 1);
-    p = ngx_http_invites_json_str(p, &invite->id, verbatim);
-    p = ngx_cpymem(p, "\",\"group_id\":\"",
-                   sizeof("\",\"group_id\":\"") - 1);
-    p = ngx_http_invites_json_str(p, &invite->group_id, verbatim);
-    p = ngx_cpymem(p, "\",\"email\":\"", sizeof("\",\"email\":\"") - 1);
-    p = ngx_http_invites_json_str(p, &invite->email, verbatim);
-    p = ngx_cpymem(p, "\",\"code\":\"", sizeof("\",\"code\":\"") - 1);
-    p = ngx_http_invites_json_str(p, &invite->code, verbatim);
-    *p++ = '"';
+    u_char      *start;
+    ngx_uint_t   i;
+
+    start = p;
+    *p++ = '{';
+
+    for (i = 0; i < NGX_HTTP_INVITES_NCOLUMNS; i++) {
+
+        if (invite->value[i].data == NULL) {
+            continue;
+        }
+
+        if (p != start + 1) {
+            *p++ = ',';
+        }
+
+        *p++ = '"';
+        p = ngx_cpymem(p, ngx_http_invites_fields[i].name.data,
+                       ngx_http_invites_fields[i].name.len);
+        *p++ = '"';
+        *p++ = ':';
+        *p++ = '"';
+        p = ngx_http_invites_json_str(p, &invite->value[i], verbatim);
+        *p++ = '"';
+    }
+
     *p++ = '}';
 
     return p;

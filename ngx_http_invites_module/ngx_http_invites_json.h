@@ -9,6 +9,8 @@
 
 
 #include "ngx_http_invites_module.h"
+#include "ngx_http_invites_errors.h"
+#include "ngx_http_invites_fields.h"
 
 #include <yajl/yajl_common.h>
 
@@ -22,25 +24,16 @@
  */
 
 
-typedef struct {
-    ngx_uint_t                  status;
-    ngx_str_t                   id;
-    ngx_str_t                   detail;
-    ngx_str_t                   status_text;
-} ngx_http_invites_error_t;
-
-
 ngx_http_invites_err_e ngx_http_invites_json_parse(const u_char *body,
     size_t len, ngx_http_invites_req_t *req, yajl_alloc_funcs *af);
-
-const ngx_http_invites_error_t *ngx_http_invites_json_error_info(
-    ngx_http_invites_err_e err);
 
 ngx_int_t ngx_http_invites_json_invite(ngx_http_invites_invite_t *invite,
     yajl_alloc_funcs *af, ngx_str_t *out);
 ngx_int_t ngx_http_invites_json_list(ngx_http_invites_invite_t *invites,
     ngx_uint_t n, yajl_alloc_funcs *af, ngx_str_t *out);
 ngx_int_t ngx_http_invites_json_empty(yajl_alloc_funcs *af, ngx_str_t *out);
+ngx_int_t ngx_http_invites_json_answer(ngx_http_invites_answer_t *answer,
+    yajl_alloc_funcs *af, ngx_str_t *out);
 ngx_int_t ngx_http_invites_json_error(ngx_http_invites_err_e err,
     yajl_alloc_funcs *af, ngx_str_t *out);
 

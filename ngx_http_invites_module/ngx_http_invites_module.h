@@ -65,6 +65,10 @@ typedef enum {
 } ngx_http_invites_endpoint_e;
 
 
+/*
+ * An invite's fields, as ngx_http_invites_fields[] describes them: those
+ * a statement returns come first, in the order of its columns.
+ */
 typedef enum {
     NGX_HTTP_INVITES_F_ID = 0,
     NGX_HTTP_INVITES_F_GROUP_ID,
@@ -73,7 +77,10 @@ typedef enum {
     NGX_HTTP_INVITES_NFIELDS
 } ngx_http_invites_field_e;
 
+#define NGX_HTTP_INVITES_NCOLUMNS     4
 
+
+/* a field of the request body as the parser leaves it */
 typedef struct {
     size_t                      len;
     unsigned                    present:1;
@@ -82,18 +89,32 @@ typedef struct {
 } ngx_http_invites_field_t;
 
 
-/* the request body, as the parser leaves it: string fields only */
 typedef struct {
     ngx_http_invites_field_t    field[NGX_HTTP_INVITES_NFIELDS];
 } ngx_http_invites_req_t;
 
 
+/* an invite as a row gives it: by field; data NULL is not set */
 typedef struct {
-    ngx_str_t                   id;
-    ngx_str_t                   group_id;
-    ngx_str_t                   email;
-    ngx_str_t                   code;
+    ngx_str_t                   value[NGX_HTTP_INVITES_NCOLUMNS];
 } ngx_http_invites_invite_t;
+
+
+/* the shape of a successful answer */
+typedef enum {
+    NGX_HTTP_INVITES_SHAPE_INVITE = 0,     /* {"invite":{...}}, one row */
+    NGX_HTTP_INVITES_SHAPE_LIST,           /* {"invites":[...]} */
+    NGX_HTTP_INVITES_SHAPE_EMPTY           /* {} */
+} ngx_http_invites_shape_e;
+
+
+/* what to answer: an error, or invites in a shape */
+typedef struct {
+    ngx_http_invites_err_e        err;
+    ngx_http_invites_shape_e      shape;
+    ngx_http_invites_invite_t    *invites;
+    ngx_uint_t                    n;
+} ngx_http_invites_answer_t;
 
 
 #endif /* _NGX_HTTP_INVITES_MODULE_H_INCLUDED_ */

@@ -9,7 +9,7 @@
 #include <sys/random.h>
 
 #include "ngx_http_invites_ops.h"
-#include "ngx_http_invites_db.h"
+#include "ngx_http_invites_fields.h"
 
 
 #define NGX_HTTP_INVITES_COLUMNS  "id, group_id, email, code"
@@ -17,12 +17,6 @@
 #define ngx_http_invites_alnum(c)                                             \
     (((c) >= '0' && (c) <= '9') || ((c) >= 'a' && (c) <= 'z')                 \
      || ((c) >= 'A' && (c) <= 'Z'))
-
-
-typedef struct {
-    ngx_str_t                    name;
-    ngx_http_invites_endpoint_e  endpoint;
-} ngx_http_invites_endpoint_t;
 
 
 static ngx_http_invites_err_e ngx_http_invites_op_create(
@@ -33,6 +27,9 @@ static ngx_http_invites_err_e ngx_http_invites_op_list(
     ngx_http_invites_op_t *op, ngx_http_invites_req_t *req);
 static ngx_http_invites_err_e ngx_http_invites_op_delete(
     ngx_http_invites_op_t *op, ngx_http_invites_req_t *req);
+static ngx_int_t ngx_http_invites_op_none(ngx_http_invites_op_t *op,
+    ngx_log_t *log, ngx_http_invites_answer_t *answer);
+static ngx_int_t ngx_http_invites_op_regenerate(ngx_http_invites_op_t *op);
 static void ngx_http_invites_op_param(ngx_http_invites_op_t *op,
     u_char *data, size_t len);
 static void ngx_http_invites_op_field(ngx_http_invites_op_t *op,
@@ -44,22 +41,31 @@ static ngx_int_t ngx_http_invites_random(u_char *buf, size_t len);
 
 
 /* in the order of ngx_http_invites_endpoint_e */
-static ngx_http_invites_endpoint_t  ngx_http_invites_endpoints[] = {
-    { ngx_string("create"), NGX_HTTP_INVITES_CREATE },
-    { ngx_string("read"), NGX_HTTP_INVITES_READ },
-    { ngx_string("list"), NGX_HTTP_INVITES_LIST },
-    { ngx_string("delete"), NGX_HTTP_INVITES_DELETE }
+static const ngx_http_invites_op_desc_t  ngx_http_invites_ops[] = {
+
+    { ngx_string("create"), ngx_http_invites_op_create,
+      NGX_HTTP_INVITES_NONE_AGAIN, NGX_HTTP_INVITES_SHAPE_INVITE },
+
+    { ngx_string("read"), ngx_http_invites_op_read,
+      NGX_HTTP_INVITES_NONE_NOT_FOUND, NGX_HTTP_INVITES_SHAPE_INVITE },
+
+    { ngx_string("list"), ngx_http_invites_op_list,
+      NGX_HTTP_INVITES_NONE_ANSWER, NGX_HTTP_INVITES_SHAPE_LIST },
+
+    { ngx_string("delete"), ngx_http_invites_op_delete,
+      NGX_HTTP_INVITES_NONE_ANSWER, NGX_HTTP_INVITES_SHAPE_EMPTY }
 };
 
 
-static const char *ngx_http_invites_stmt_names[] = {
-    "invites_create",
-    "invites_read_id",
-    "invites_read_code",
-    "invites_list_group",
-    "invites_list_email",
-    "invites_list_both",
-    "invites_delete"
+/* in the order of ngx_http_invites_stmt_e; the SQL is below */
+static const ngx_http_invites_stmt_t  ngx_http_invites_stmts[] = {
+    { "invites_create", 0 },
+    { "invites_read_id", 1 },
+    { "invites_read_code", 1 },
+    { "invites_list_group", 0 },
+    { "invites_list_email", 0 },
+    { "invites_list_both", 0 },
+    { "invites_delete", 0 }
 };
 
 
@@ -117,16 +123,13 @@ ngx_http_invites_op_endpoint(ngx_str_t *name,
 {
     ngx_uint_t  i;
 
-    for (i = 0; i < sizeof(ngx_http_invites_endpoints)
-                    / sizeof(ngx_http_invites_endpoint_t); i++)
-    {
-        if (name->len == ngx_http_invites_endpoints[i].name.len
-            && ngx_strncasecmp(name->data,
-                               ngx_http_invites_endpoints[i].name.data,
+    for (i = 0; i < NGX_HTTP_INVITES_NENDPOINTS; i++) {
+        if (name->len == ngx_http_invites_ops[i].name.len
+            && ngx_strncasecmp(name->data, ngx_http_invites_ops[i].name.data,
                                name->len)
                == 0)
         {
-            *endpoint = ngx_http_invites_endpoints[i].endpoint;
+            *endpoint = (ngx_http_invites_endpoint_e) i;
             return NGX_OK;
         }
     }
@@ -140,11 +143,11 @@ ngx_http_invites_op_endpoint(ngx_str_t *name,
 ngx_str_t *
 ngx_http_invites_op_endpoint_name(ngx_http_invites_endpoint_e endpoint)
 {
-    return &ngx_http_invites_endpoints[endpoint].name;
+    return (ngx_str_t *) &ngx_http_invites_ops[endpoint].name;
 }
 
 
-/* validates in m3o's order and fills the statement's parameters */
+/* validates the request and fills the statement's parameters */
 
 ngx_http_invites_err_e
 ngx_http_invites_op_init(ngx_http_invites_op_t *op,
@@ -153,8 +156,8 @@ ngx_http_invites_op_init(ngx_http_invites_op_t *op,
 {
     /* the buffers are filled before use: only the scalars need a start */
 
-    op->endpoint = endpoint;
-    op->stmt = NGX_HTTP_INVITES_STMT_CREATE;
+    op->desc = &ngx_http_invites_ops[endpoint];
+    op->stmt = NULL;
     op->direct = 0;
     op->direct_err = NGX_HTTP_INVITES_OK;
     op->attempts = 0;
@@ -169,20 +172,7 @@ ngx_http_invites_op_init(ngx_http_invites_op_t *op,
     op->tenant[tenant->len] = '\0';
     ngx_http_invites_op_param(op, op->tenant, tenant->len);
 
-    switch (endpoint) {
-
-    case NGX_HTTP_INVITES_CREATE:
-        return ngx_http_invites_op_create(op, req);
-
-    case NGX_HTTP_INVITES_READ:
-        return ngx_http_invites_op_read(op, req);
-
-    case NGX_HTTP_INVITES_LIST:
-        return ngx_http_invites_op_list(op, req);
-
-    default: /* NGX_HTTP_INVITES_DELETE */
-        return ngx_http_invites_op_delete(op, req);
-    }
+    return op->desc->validate(op, req);
 }
 
 
@@ -200,7 +190,7 @@ ngx_http_invites_op_create(ngx_http_invites_op_t *op,
     }
 
     if (group->too_long) {
-        return NGX_HTTP_INVITES_LONG_GROUP_ID;
+        return ngx_http_invites_fields[NGX_HTTP_INVITES_F_GROUP_ID].too_long;
     }
 
     if (!email->present) {
@@ -215,7 +205,7 @@ ngx_http_invites_op_create(ngx_http_invites_op_t *op,
 
     ngx_http_invites_lowcase(email);
 
-    op->stmt = NGX_HTTP_INVITES_STMT_CREATE;
+    op->stmt = &ngx_http_invites_stmts[NGX_HTTP_INVITES_STMT_CREATE];
 
     if (ngx_http_invites_op_regenerate(op) != NGX_OK) {
         return NGX_HTTP_INVITES_DB_ERROR;
@@ -248,7 +238,7 @@ ngx_http_invites_op_read(ngx_http_invites_op_t *op,
             return NGX_HTTP_INVITES_OK;
         }
 
-        op->stmt = NGX_HTTP_INVITES_STMT_READ_ID;
+        op->stmt = &ngx_http_invites_stmts[NGX_HTTP_INVITES_STMT_READ_ID];
         ngx_http_invites_op_field(op, id);
 
         return NGX_HTTP_INVITES_OK;
@@ -259,10 +249,10 @@ ngx_http_invites_op_read(ngx_http_invites_op_t *op,
     }
 
     if (code->too_long) {
-        return NGX_HTTP_INVITES_LONG_CODE;
+        return ngx_http_invites_fields[NGX_HTTP_INVITES_F_CODE].too_long;
     }
 
-    op->stmt = NGX_HTTP_INVITES_STMT_READ_CODE;
+    op->stmt = &ngx_http_invites_stmts[NGX_HTTP_INVITES_STMT_READ_CODE];
     ngx_http_invites_op_field(op, code);
 
     return NGX_HTTP_INVITES_OK;
@@ -283,11 +273,11 @@ ngx_http_invites_op_list(ngx_http_invites_op_t *op,
     }
 
     if (group->too_long) {
-        return NGX_HTTP_INVITES_LONG_GROUP_ID;
+        return ngx_http_invites_fields[NGX_HTTP_INVITES_F_GROUP_ID].too_long;
     }
 
     if (email->too_long) {
-        return NGX_HTTP_INVITES_LONG_EMAIL;
+        return ngx_http_invites_fields[NGX_HTTP_INVITES_F_EMAIL].too_long;
     }
 
     ngx_http_invites_lowcase(email);
@@ -300,9 +290,10 @@ ngx_http_invites_op_list(ngx_http_invites_op_t *op,
         ngx_http_invites_op_field(op, email);
     }
 
-    op->stmt = !email->present ? NGX_HTTP_INVITES_STMT_LIST_GROUP
-               : !group->present ? NGX_HTTP_INVITES_STMT_LIST_EMAIL
-               : NGX_HTTP_INVITES_STMT_LIST_BOTH;
+    op->stmt = &ngx_http_invites_stmts[
+                   !email->present ? NGX_HTTP_INVITES_STMT_LIST_GROUP
+                   : !group->present ? NGX_HTTP_INVITES_STMT_LIST_EMAIL
+                   : NGX_HTTP_INVITES_STMT_LIST_BOTH];
 
     return NGX_HTTP_INVITES_OK;
 }
@@ -327,7 +318,7 @@ ngx_http_invites_op_delete(ngx_http_invites_op_t *op,
         return NGX_HTTP_INVITES_OK;
     }
 
-    op->stmt = NGX_HTTP_INVITES_STMT_DELETE;
+    op->stmt = &ngx_http_invites_stmts[NGX_HTTP_INVITES_STMT_DELETE];
     ngx_http_invites_op_field(op, id);
 
     return NGX_HTTP_INVITES_OK;
@@ -354,7 +345,7 @@ ngx_http_invites_op_field(ngx_http_invites_op_t *op,
 
 /* a new random UUID v4 and code for Create, in place */
 
-ngx_int_t
+static ngx_int_t
 ngx_http_invites_op_regenerate(ngx_http_invites_op_t *op)
 {
     u_char           *p;
@@ -422,23 +413,6 @@ ngx_http_invites_op_regenerate(ngx_http_invites_op_t *op)
 
 
 const char *
-ngx_http_invites_op_stmt_name(ngx_http_invites_op_t *op)
-{
-    return ngx_http_invites_stmt_names[op->stmt];
-}
-
-
-/* a read of one row by a key: less work for the backend than a round trip */
-
-ngx_uint_t
-ngx_http_invites_op_light(ngx_http_invites_op_t *op)
-{
-    return op->stmt == NGX_HTTP_INVITES_STMT_READ_ID
-           || op->stmt == NGX_HTTP_INVITES_STMT_READ_CODE;
-}
-
-
-const char *
 ngx_http_invites_op_prepare_sql(void)
 {
     return ngx_http_invites_prepare;
@@ -446,108 +420,107 @@ ngx_http_invites_op_prepare_sql(void)
 
 
 /*
- * Maps a statement's result to invites, or to the error to answer.
- * NGX_AGAIN asks for Create to run again with a new id and code.
+ * Maps a statement's result to the answer.  NGX_AGAIN asks for the
+ * statement to run again, with the new parameters the op now holds.
  */
 
 ngx_int_t
-ngx_http_invites_op_rows(ngx_http_invites_op_t *op, PGresult *res,
-    ngx_pool_t *pool, ngx_log_t *log, ngx_http_invites_invite_t **invites,
-    ngx_uint_t *n, ngx_http_invites_err_e *err)
+ngx_http_invites_op_rows(ngx_http_invites_op_t *op,
+    ngx_http_invites_db_result_t *res, ngx_pool_t *pool, ngx_log_t *log,
+    ngx_http_invites_answer_t *answer)
 {
-    int                         i, rows;
+    ngx_uint_t                  i, k;
     ngx_http_invites_invite_t  *inv;
 
-    *invites = NULL;
-    *n = 0;
-    *err = NGX_HTTP_INVITES_OK;
+    answer->err = NGX_HTTP_INVITES_OK;
+    answer->shape = op->desc->shape;
+    answer->invites = NULL;
+    answer->n = 0;
 
-    switch (PQresultStatus(res)) {
+    switch (res->kind) {
 
-    case PGRES_TUPLES_OK:
-    case PGRES_COMMAND_OK:
+    case NGX_HTTP_INVITES_DB_ROWS:
+        break;
+
+    case NGX_HTTP_INVITES_DB_NONE:
+        return ngx_http_invites_op_none(op, log, answer);
+
+    default:
+        answer->err = ngx_http_invites_db_err(res->kind);
+        return NGX_OK;
+    }
+
+    if (op->desc->shape == NGX_HTTP_INVITES_SHAPE_EMPTY) {
+        return NGX_OK;
+    }
+
+    if (res->ncols != NGX_HTTP_INVITES_NCOLUMNS) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "invites: %s returned %ui columns instead of %d",
+                      op->stmt->name, res->ncols, NGX_HTTP_INVITES_NCOLUMNS);
+        answer->err = NGX_HTTP_INVITES_DB_ERROR;
+        return NGX_OK;
+    }
+
+    inv = ngx_palloc(pool, res->nrows * sizeof(ngx_http_invites_invite_t));
+    if (inv == NULL) {
+        answer->err = NGX_HTTP_INVITES_DB_ERROR;
+        return NGX_OK;
+    }
+
+    for (i = 0; i < res->nrows; i++) {
+        for (k = 0; k < NGX_HTTP_INVITES_NCOLUMNS; k++) {
+            ngx_http_invites_db_value(res, i, k, &inv[i].value[k]);
+        }
+    }
+
+    answer->invites = inv;
+    answer->n = res->nrows;
+
+    return NGX_OK;
+}
+
+
+/* a statement returned no row: what the operation makes of that */
+
+static ngx_int_t
+ngx_http_invites_op_none(ngx_http_invites_op_t *op, ngx_log_t *log,
+    ngx_http_invites_answer_t *answer)
+{
+    switch (op->desc->none) {
+
+    case NGX_HTTP_INVITES_NONE_ANSWER:
+        return NGX_OK;
+
+    case NGX_HTTP_INVITES_NONE_NOT_FOUND:
+        answer->err = NGX_HTTP_INVITES_NOT_FOUND;
+        return NGX_OK;
+
+    default: /* NGX_HTTP_INVITES_NONE_AGAIN */
+        break;
+    }
+
+    switch (ngx_http_invites_op_regenerate(op)) {
+
+    case NGX_OK:
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, log, 0,
+                       "invites: %s collided, retrying", op->stmt->name);
+        return NGX_AGAIN;
+
+    case NGX_DECLINED:
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "invites: create found neither a free code nor "
+                      "the existing invite after %d attempts",
+                      NGX_HTTP_INVITES_CREATE_ATTEMPTS);
         break;
 
     default:
-        *err = ngx_http_invites_db_result_err(res);
-
-        ngx_log_error(NGX_LOG_ERR, log, 0,
-                      "invites: %s failed: %s",
-                      ngx_http_invites_stmt_names[op->stmt],
-                      ngx_http_invites_db_message(
-                          PQresultErrorMessage(res)));
-        return NGX_OK;
+        ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
+                      "invites: getrandom() failed");
+        break;
     }
 
-    if (op->stmt == NGX_HTTP_INVITES_STMT_DELETE) {
-        return NGX_OK;
-    }
-
-    rows = PQntuples(res);
-
-    if (PQnfields(res) != 4) {
-        ngx_log_error(NGX_LOG_ERR, log, 0,
-                      "invites: %s returned %d columns instead of 4",
-                      ngx_http_invites_stmt_names[op->stmt],
-                      PQnfields(res));
-        *err = NGX_HTTP_INVITES_DB_ERROR;
-        return NGX_OK;
-    }
-
-    if (rows == 0 && op->stmt == NGX_HTTP_INVITES_STMT_CREATE) {
-
-        switch (ngx_http_invites_op_regenerate(op)) {
-
-        case NGX_OK:
-            ngx_log_debug0(NGX_LOG_DEBUG_HTTP, log, 0,
-                           "invites: create collided, retrying");
-            return NGX_AGAIN;
-
-        case NGX_DECLINED:
-            ngx_log_error(NGX_LOG_ERR, log, 0,
-                          "invites: create found neither a free code nor "
-                          "the existing invite after %d attempts",
-                          NGX_HTTP_INVITES_CREATE_ATTEMPTS);
-            break;
-
-        default:
-            ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
-                          "invites: getrandom() failed");
-            break;
-        }
-
-        *err = NGX_HTTP_INVITES_DB_ERROR;
-        return NGX_OK;
-    }
-
-    if (rows == 0 && op->endpoint == NGX_HTTP_INVITES_READ) {
-        *err = NGX_HTTP_INVITES_NOT_FOUND;
-        return NGX_OK;
-    }
-
-    if (rows == 0) {
-        return NGX_OK;
-    }
-
-    inv = ngx_palloc(pool, rows * sizeof(ngx_http_invites_invite_t));
-    if (inv == NULL) {
-        *err = NGX_HTTP_INVITES_DB_ERROR;
-        return NGX_OK;
-    }
-
-    for (i = 0; i < rows; i++) {
-        inv[i].id.data = (u_char *) PQgetvalue(res, i, 0);
-        inv[i].id.len = PQgetlength(res, i, 0);
-        inv[i].group_id.data = (u_char *) PQgetvalue(res, i, 1);
-        inv[i].group_id.len = PQgetlength(res, i, 1);
-        inv[i].email.data = (u_char *) PQgetvalue(res, i, 2);
-        inv[i].email.len = PQgetlength(res, i, 2);
-        inv[i].code.data = (u_char *) PQgetvalue(res, i, 3);
-        inv[i].code.len = PQgetlength(res, i, 3);
-    }
-
-    *invites = inv;
-    *n = rows;
+    answer->err = NGX_HTTP_INVITES_DB_ERROR;
 
     return NGX_OK;
 }

@@ -9,14 +9,14 @@
 
 
 #include "ngx_http_invites_module.h"
-
-#include <libpq-fe.h>
+#include "ngx_http_invites_db.h"
 
 
 /*
- * The four operations as data: how a parsed request is validated, which
- * prepared statement it runs with which parameters, and how the rows map
- * back to invites.
+ * The operations as data: one row each in ngx_http_invites_ops[], saying
+ * how a parsed request is validated (which prepared statement it runs with
+ * which parameters), what a result with no row means, and the shape of the
+ * answer.  The handler only follows the row.
  */
 
 
@@ -41,9 +41,37 @@ typedef enum {
 } ngx_http_invites_stmt_e;
 
 
+/* what a statement that returns no row means */
+typedef enum {
+    NGX_HTTP_INVITES_NONE_ANSWER = 0,      /* the answer, without rows */
+    NGX_HTTP_INVITES_NONE_NOT_FOUND,
+    NGX_HTTP_INVITES_NONE_AGAIN            /* run again: a new id and code */
+} ngx_http_invites_none_e;
+
+
+typedef struct ngx_http_invites_op_s  ngx_http_invites_op_t;
+
+typedef ngx_http_invites_err_e (*ngx_http_invites_validate_pt)(
+    ngx_http_invites_op_t *op, ngx_http_invites_req_t *req);
+
+
 typedef struct {
-    ngx_http_invites_endpoint_e  endpoint;
-    ngx_http_invites_stmt_e      stmt;
+    ngx_str_t                     name;      /* the endpoint, lowercase */
+    ngx_http_invites_validate_pt  validate;  /* in m3o's order of checks */
+    ngx_http_invites_none_e       none;
+    ngx_http_invites_shape_e      shape;
+} ngx_http_invites_op_desc_t;
+
+
+typedef struct {
+    const char                   *name;
+    unsigned                      light:1;   /* a row by its key */
+} ngx_http_invites_stmt_t;
+
+
+struct ngx_http_invites_op_s {
+    const ngx_http_invites_op_desc_t  *desc;
+    const ngx_http_invites_stmt_t     *stmt;
 
     /* set when the answer is known without asking the database */
     unsigned                     direct:1;
@@ -59,7 +87,7 @@ typedef struct {
     u_char                       tenant[NGX_HTTP_INVITES_MAX_TENANT + 1];
     u_char                       id[37];
     u_char                       code[NGX_HTTP_INVITES_MAX_CODE + 1];
-} ngx_http_invites_op_t;
+};
 
 
 ngx_int_t ngx_http_invites_op_endpoint(ngx_str_t *name,
@@ -69,14 +97,10 @@ ngx_str_t *ngx_http_invites_op_endpoint_name(
 ngx_http_invites_err_e ngx_http_invites_op_init(ngx_http_invites_op_t *op,
     ngx_http_invites_endpoint_e endpoint, ngx_http_invites_req_t *req,
     ngx_str_t *tenant, ngx_uint_t code_len);
-ngx_int_t ngx_http_invites_op_regenerate(ngx_http_invites_op_t *op);
-const char *ngx_http_invites_op_stmt_name(ngx_http_invites_op_t *op);
-ngx_uint_t ngx_http_invites_op_light(ngx_http_invites_op_t *op);
 const char *ngx_http_invites_op_prepare_sql(void);
 ngx_int_t ngx_http_invites_op_rows(ngx_http_invites_op_t *op,
-    PGresult *res, ngx_pool_t *pool, ngx_log_t *log,
-    ngx_http_invites_invite_t **invites, ngx_uint_t *n,
-    ngx_http_invites_err_e *err);
+    ngx_http_invites_db_result_t *res, ngx_pool_t *pool, ngx_log_t *log,
+    ngx_http_invites_answer_t *answer);
 
 
 #endif /* _NGX_HTTP_INVITES_OPS_H_INCLUDED_ */

@@ -9,7 +9,7 @@
 
 #include "ngx_http_invites_variables.h"
 #include "ngx_http_invites_handler.h"
-#include "ngx_http_invites_json.h"
+#include "ngx_http_invites_errors.h"
 #include "ngx_http_invites_ops.h"
 
 
@@ -146,7 +146,7 @@ ngx_http_invites_var_error(ngx_http_request_t *r, ngx_http_variable_value_t *v,
         return NGX_OK;
     }
 
-    e = ngx_http_invites_json_error_info(o->err);
+    e = ngx_http_invites_error(o->err);
 
     ngx_http_invites_var_set(v, e->id.data, e->id.len);
 

@@ -18,7 +18,8 @@ my @inc = map { "-I$src/$_" } qw(src/core src/event src/event/modules
 
 my $cmd = join ' ', 'cc -Wall -Werror -o', $exe, @inc,
     "-I$root/ngx_http_invites_module",
-    "$root/ngx_http_invites_module/ngx_http_invites_json.c",
+    map("$root/ngx_http_invites_module/ngx_http_invites_$_.c",
+        qw(json errors fields)),
     "$root/t/unit/json_test.c", '-lyajl 2>&1';
 
 my $out = `$cmd`;

@@ -28,7 +28,8 @@ for my $t (qw(parse write)) {
     my $cmd = join ' ', "cc -g -O1 -Wall -Werror $san", @inc,
         "-I$root/ngx_http_invites_module -I$root/t/fuzz",
         "$root/t/fuzz/fuzz_$t.c $root/t/fuzz/replay.c",
-        "$root/ngx_http_invites_module/ngx_http_invites_json.c",
+        map("$root/ngx_http_invites_module/ngx_http_invites_$_.c",
+            qw(json errors fields)),
         "-lyajl -o $out/replay_$t 2>&1";
     my $msg = `$cmd`;
     is($?, 0, "fuzz_$t.c builds without libFuzzer") or diag($msg);

@@ -103,10 +103,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     n = ((data[0] & 3) != 1) ? 1 : (ngx_uint_t) (data[0] >> 2) % 4;
 
     for (k = 0; k < 3; k++) {
-        inv[k].id = s[k % 4];
-        inv[k].group_id = s[(k + 1) % 4];
-        inv[k].email = s[(k + 2) % 4];
-        inv[k].code = s[(k + 3) % 4];
+        inv[k].value[NGX_HTTP_INVITES_F_ID] = s[k % 4];
+        inv[k].value[NGX_HTTP_INVITES_F_GROUP_ID] = s[(k + 1) % 4];
+        inv[k].value[NGX_HTTP_INVITES_F_EMAIL] = s[(k + 2) % 4];
+        inv[k].value[NGX_HTTP_INVITES_F_CODE] = s[(k + 3) % 4];
     }
 
     used = (n > 0);
@@ -129,13 +129,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     for (k = 0; k < n; k++) {
         fuzz_write_want(&want, "id");
-        fuzz_write_want_str(&want, &inv[k].id);
+        fuzz_write_want_str(&want, &inv[k].value[NGX_HTTP_INVITES_F_ID]);
         fuzz_write_want(&want, "group_id");
-        fuzz_write_want_str(&want, &inv[k].group_id);
+        fuzz_write_want_str(&want, &inv[k].value[NGX_HTTP_INVITES_F_GROUP_ID]);
         fuzz_write_want(&want, "email");
-        fuzz_write_want_str(&want, &inv[k].email);
+        fuzz_write_want_str(&want, &inv[k].value[NGX_HTTP_INVITES_F_EMAIL]);
         fuzz_write_want(&want, "code");
-        fuzz_write_want_str(&want, &inv[k].code);
+        fuzz_write_want_str(&want, &inv[k].value[NGX_HTTP_INVITES_F_CODE]);
     }
 
     fuzz_write_check(rc, &out, &want, valid);
@@ -270,7 +270,7 @@ fuzz_write_error(ngx_http_invites_err_e err)
     fuzz_write_tokens_t              want;
     const ngx_http_invites_error_t  *e;
 
-    e = ngx_http_invites_json_error_info(err);
+    e = ngx_http_invites_error(err);
 
     fuzz_check(e != NULL, "every error code has an error");
 

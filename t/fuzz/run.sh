@@ -56,6 +56,8 @@ for t in $TARGETS; do
         -I"$ROOT/t/fuzz" \
         "$ROOT/t/fuzz/fuzz_$t.c" \
         "$ROOT/ngx_http_invites_module/ngx_http_invites_json.c" \
+        "$ROOT/ngx_http_invites_module/ngx_http_invites_errors.c" \
+        "$ROOT/ngx_http_invites_module/ngx_http_invites_fields.c" \
         -lyajl -o "$OUT/fuzz_$t"
 done
 

@@ -98,10 +98,10 @@ main(void)
         }
     }
 
-    ngx_str_set(&inv.id, "x\"y\\z");
-    ngx_str_set(&inv.group_id, "line\nbreak\x01");
-    ngx_str_set(&inv.email, "\xc3\xa9@e");
-    ngx_str_set(&inv.code, "12345678");
+    ngx_str_set(&inv.value[NGX_HTTP_INVITES_F_ID], "x\"y\\z");
+    ngx_str_set(&inv.value[NGX_HTTP_INVITES_F_GROUP_ID], "line\nbreak\x01");
+    ngx_str_set(&inv.value[NGX_HTTP_INVITES_F_EMAIL], "\xc3\xa9@e");
+    ngx_str_set(&inv.value[NGX_HTTP_INVITES_F_CODE], "12345678");
 
     json_test_out(ngx_http_invites_json_invite(&inv, NULL, &out), &out,
                   "{\"invite\":{\"id\":\"x\\\"y\\\\z\","
@@ -109,8 +109,8 @@ main(void)
                   "\"email\":\"\xc3\xa9@e\",\"code\":\"12345678\"}}",
                   "writer escapes quotes, backslashes and controls");
 
-    ngx_str_set(&inv.id, "\b\f\r\t\x1f\x7f/");
-    ngx_str_set(&inv.group_id, "");
+    ngx_str_set(&inv.value[NGX_HTTP_INVITES_F_ID], "\b\f\r\t\x1f\x7f/");
+    ngx_str_set(&inv.value[NGX_HTTP_INVITES_F_GROUP_ID], "");
 
     json_test_out(ngx_http_invites_json_list(&inv, 1, NULL, &out), &out,
                   "{\"invites\":[{\"id\":\"\\b\\f\\r\\t\\u001F\x7f/\","
@@ -119,10 +119,12 @@ main(void)
                   "short escapes, \\u00XX for the other controls, "
                   "DEL and solidus as they are");
 
-    ngx_str_set(&inv.id, "0123456789\"abcdef");
-    ngx_str_set(&inv.group_id, "0123456\\89abcdef");
-    ngx_str_set(&inv.email, "012\xc3\xa9" "6789abcdef@e");
-    ngx_str_set(&inv.code, "01234567\n");
+    ngx_str_set(&inv.value[NGX_HTTP_INVITES_F_ID], "0123456789\"abcdef");
+    ngx_str_set(&inv.value[NGX_HTTP_INVITES_F_GROUP_ID],
+                "0123456\\89abcdef");
+    ngx_str_set(&inv.value[NGX_HTTP_INVITES_F_EMAIL],
+                "012\xc3\xa9" "6789abcdef@e");
+    ngx_str_set(&inv.value[NGX_HTTP_INVITES_F_CODE], "01234567\n");
 
     json_test_out(ngx_http_invites_json_invite(&inv, NULL, &out), &out,
                   "{\"invite\":{\"id\":\"0123456789\\\"abcdef\","
@@ -136,10 +138,10 @@ main(void)
                   "{\"invites\":[]}", "an empty list is an empty array");
 
     pair[0] = inv;
-    ngx_str_set(&pair[1].id, "a");
-    ngx_str_set(&pair[1].group_id, "g");
-    ngx_str_set(&pair[1].email, "\xc3\xa9@e");
-    ngx_str_set(&pair[1].code, "1");
+    ngx_str_set(&pair[1].value[NGX_HTTP_INVITES_F_ID], "a");
+    ngx_str_set(&pair[1].value[NGX_HTTP_INVITES_F_GROUP_ID], "g");
+    ngx_str_set(&pair[1].value[NGX_HTTP_INVITES_F_EMAIL], "\xc3\xa9@e");
+    ngx_str_set(&pair[1].value[NGX_HTTP_INVITES_F_CODE], "1");
 
     json_test_out(ngx_http_invites_json_list(pair, 2, NULL, &out), &out,
                   "{\"invites\":[{\"id\":\"0123456789\\\"abcdef\","
@@ -171,12 +173,12 @@ main(void)
 
     json_test_error_texts();
 
-    ngx_str_set(&inv.email, "\xff");
+    ngx_str_set(&inv.value[NGX_HTTP_INVITES_F_EMAIL], "\xff");
 
     json_test_out(ngx_http_invites_json_invite(&inv, NULL, &out), &out, NULL,
                   "writer refuses a value that is not UTF-8");
 
-    ngx_str_set(&inv.email, "\xed\xa0\x80@e");
+    ngx_str_set(&inv.value[NGX_HTTP_INVITES_F_EMAIL], "\xed\xa0\x80@e");
 
     json_test_out(ngx_http_invites_json_invite(&inv, NULL, &out), &out, NULL,
                   "writer refuses a UTF-8-encoded surrogate");
@@ -272,7 +274,7 @@ json_test_error_texts(void)
     ok = 1;
 
     for (i = 0; i < NGX_HTTP_INVITES_NERRORS; i++) {
-        e = ngx_http_invites_json_error_info((ngx_http_invites_err_e) i);
+        e = ngx_http_invites_error((ngx_http_invites_err_e) i);
         t[0] = &e->id;
         t[1] = &e->detail;
         t[2] = &e->status_text;
