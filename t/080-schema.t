@@ -61,7 +61,7 @@ SQL
 
 # ---- every index
 my @idx = split /\n/, indexes();
-ok(@idx >= 5, 'invites has its five indexes (pkey, two unique, two list indexes)')
+ok(@idx >= 5, 'invites has its five indexes (pkey, two unique, two page indexes)')
     or diag(join "\n", @idx);
 is_deeply([grep { !/:tenant\z/ } @idx], [], 'every index on invites has tenant as its first column');
 is(psql(<<'SQL'), '0', 'every unique index has tenant as its first column (pg_index)');
@@ -70,7 +70,7 @@ LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
 WHERE i.indrelid = 'invites'::regclass AND i.indisunique
   AND a.attname IS DISTINCT FROM 'tenant';
 SQL
-is(psql(<<'SQL'), 'tenant,group_id,created_at|tenant,email,created_at',
+is(psql(<<'SQL'), 'tenant,group_id,created_at,id|tenant,email,created_at,id',
 SELECT string_agg(cols, '|' ORDER BY cols DESC) FROM (
     SELECT string_agg(a.attname, ',' ORDER BY k.n) AS cols
     FROM pg_index i
@@ -79,7 +79,7 @@ SELECT string_agg(cols, '|' ORDER BY cols DESC) FROM (
     WHERE i.indrelid = 'invites'::regclass AND NOT i.indisunique
     GROUP BY i.indexrelid) s;
 SQL
-   'List is served by (tenant, group_id, created_at) and (tenant, email, created_at)');
+   'List pages by (tenant, group_id, created_at, id) and (tenant, email, created_at, id)');
 
 # ---- migrations run twice
 psql(q{INSERT INTO invites (tenant, id, group_id, email, code) VALUES
