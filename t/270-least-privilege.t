@@ -1,7 +1,9 @@
 # sql/roles/least_privilege.sql: the module runs as a role that may only
-# SELECT, INSERT and DELETE invites, read the key lookup's columns of
-# invites_api_keys and the versions of the ledger; every endpoint and the
-# key lookup work as that role, and the role can do nothing more.
+# SELECT, INSERT and DELETE invites, UPDATE the lifecycle columns of an
+# invite (code, status, expires_at, accepted_at, revoked_at, metadata), read
+# the key lookup's columns of invites_api_keys and the versions of the
+# ledger; every endpoint and the key lookup work as that role, and the role
+# can do nothing more.
 
 use FindBin;
 use lib "$FindBin::Bin/lib";
@@ -58,6 +60,10 @@ sub call {
 
 super_psql('-f', $SCRIPT);
 pass('the script runs as the superuser');
+# more than it should hold, table-wide and by column: the second run takes
+# it away (the checks below)
+super_psql('-c', "GRANT UPDATE, TRUNCATE ON invites TO $APP");
+super_psql('-c', "GRANT UPDATE (tenant, email) ON invites TO $APP");
 super_psql('-f', $SCRIPT);
 pass('and runs a second time');
 
@@ -70,6 +76,10 @@ my %want = (
     "has_table_privilege('$APP', 'invites', 'INSERT')"            => 't',
     "has_table_privilege('$APP', 'invites', 'DELETE')"            => 't',
     "has_table_privilege('$APP', 'invites', 'UPDATE')"            => 'f',
+    (map { ("has_column_privilege('$APP', 'invites', '$_', 'UPDATE')" => 't') }
+         qw(code status expires_at accepted_at revoked_at metadata)),
+    (map { ("has_column_privilege('$APP', 'invites', '$_', 'UPDATE')" => 'f') }
+         qw(tenant id group_id email created_at)),
     "has_table_privilege('$APP', 'invites', 'TRUNCATE')"          => 'f',
     "has_table_privilege('$APP', 'invites_api_keys', 'SELECT')"   => 'f',
     "has_table_privilege('$APP', 'invites_api_keys', 'INSERT')"   => 'f',
@@ -158,7 +168,12 @@ psql(q{INSERT INTO invites (tenant, id, group_id, email, code)
        VALUES ('acme', gen_random_uuid(), 'kept', 'kept@example.com', '12345678')});
 
 my @denied = (
-    ['UPDATE invites', "UPDATE invites SET code = '00000000'"],
+    ['UPDATE invites (move an invite to another tenant)',
+     "UPDATE invites SET tenant = 'other'"],
+    ['UPDATE invites (its id)', 'UPDATE invites SET id = gen_random_uuid()'],
+    ['UPDATE invites (its group)', "UPDATE invites SET group_id = 'other'"],
+    ['UPDATE invites (its email)', "UPDATE invites SET email = 'evil\@example.com'"],
+    ['UPDATE invites (its creation time)', 'UPDATE invites SET created_at = now()'],
     ['TRUNCATE invites', 'TRUNCATE invites'],
     ['DROP TABLE invites', 'DROP TABLE invites'],
     ['ALTER TABLE invites', 'ALTER TABLE invites ADD COLUMN x int'],
@@ -199,4 +214,10 @@ is("$rc:$out", '0:1', "$APP reads invites");
 is($rc, 0, "$APP may look keys up by their columns");
 is(psql("SELECT code FROM invites WHERE group_id = 'kept'"), '12345678',
    'nothing it tried changed the table');
+($rc, $out) = app_psql("UPDATE invites SET status = 'revoked', revoked_at = now()"
+                       . " WHERE group_id = 'kept'");
+is($rc, 0, "$APP may revoke an invite (UPDATE of the lifecycle columns)");
+is(psql("SELECT status || '|' || tenant || '|' || email FROM invites"
+        . " WHERE group_id = 'kept'"),
+   'revoked|acme|kept@example.com', 'and that changes only those columns');
 is(psql('SELECT count(*) FROM invites_api_keys'), 2, 'nor the keys');

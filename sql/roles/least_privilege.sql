@@ -16,14 +16,18 @@
 --
 -- What the module runs, and so what the role gets:
 --   invites            SELECT, INSERT, DELETE (Create, Read, List, Delete;
---                      INSERT ... ON CONFLICT DO NOTHING needs no UPDATE)
+--                      INSERT ... ON CONFLICT DO NOTHING needs no UPDATE);
+--                      with sql/003_lifecycle.sql, UPDATE of the columns an
+--                      invite's lifecycle changes only (code, status,
+--                      expires_at, accepted_at, revoked_at, metadata), never
+--                      its tenant, id, group_id, email or created_at
 --   invites_api_keys   SELECT on tenant, key_hash and revoked_at only (the
 --                      key lookup of "invites_auth key"); not the labels,
 --                      and no writes: keys are managed by the owner role
 --   invites_migrations SELECT on version only (the schema check a new
 --                      connection makes); migrations are the owner's
--- No UPDATE, TRUNCATE, REFERENCES or TRIGGER anywhere, no DDL, and the key
--- functions are taken from PUBLIC so that only their owner runs them.
+-- No other UPDATE, no TRUNCATE, REFERENCES or TRIGGER anywhere, no DDL, and
+-- the key functions are taken from PUBLIC so that only their owner runs them.
 
 \set ON_ERROR_STOP on
 
@@ -55,6 +59,16 @@ SELECT format('GRANT USAGE ON SCHEMA %I TO %I', n.nspname, :'app_role')
 \gexec
 
 GRANT SELECT, INSERT, DELETE ON TABLE invites TO :"app_role";
+
+-- only where sql/003_lifecycle.sql was applied: renewing, accepting and
+-- revoking an invite write these columns, and no others
+SELECT format('GRANT UPDATE (code, status, expires_at, accepted_at, '
+              'revoked_at, metadata) ON TABLE invites TO %I', :'app_role')
+ WHERE (SELECT count(*) FROM pg_attribute
+         WHERE attrelid = to_regclass('invites') AND NOT attisdropped
+           AND attname IN ('status', 'expires_at', 'accepted_at',
+                           'revoked_at', 'metadata')) = 5
+\gexec
 
 -- only where sql/002_api_keys.sql was applied
 SELECT format('GRANT SELECT (tenant, key_hash, revoked_at) '
