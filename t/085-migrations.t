@@ -8,6 +8,7 @@
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Invites::Test;
+use Invites::Databases;
 use Invites::Metrics;
 
 use DBI;
@@ -20,7 +21,7 @@ plan skip_all => 'needs the private cluster (its postgres superuser)'
 
 my $REPO = "$FindBin::Bin/..";
 my $TOOL = "$REPO/bin/invites-migrate";
-my @FILES = sort glob "$REPO/sql/*.sql";
+my @FILES = @MIGRATIONS;
 my @NAMES = map { m{([^/]+)\.sql\z} } @FILES;
 my $LEDGER = join ' ', map { /^(\d+)/; (0 + $1) . ":$_" } @NAMES;
 my ($TOP) = $NAMES[-1] =~ /^(\d+)/;
@@ -111,12 +112,6 @@ chmod 0755, $TMP;
 
 # ------------------------------------------------------------------ helpers
 
-sub conninfo {
-    my ($db, $user) = @_;
-    return 'host=127.0.0.1 port=' . pg_port() . " dbname=$db user="
-           . ($user // 'invites');
-}
-
 # runs a command, stdin from $opts{in}; returns (exit status, stdout, stderr)
 sub run_cmd {
     my ($cmd, %opts) = @_;
@@ -152,24 +147,6 @@ sub collect {
     return @r;
 }
 
-sub sql_in {
-    my ($db, $sql, $user) = @_;
-    my ($rc, $out, $err) = run_cmd(['psql', '-qtAX', '-v', 'ON_ERROR_STOP=1',
-                                    '-d', conninfo($db, $user), '-f', '-'],
-                                   in => $sql);
-    die "psql in $db failed: $err\n$sql\n" if $rc;
-    $out =~ s/\n\z//;
-    return $out;
-}
-
-sub super_sql { return sql_in('postgres', shift, 'postgres') }
-
-sub new_db {
-    my $db = shift;
-    super_sql(qq{CREATE DATABASE "$db" OWNER invites});
-    return $db;
-}
-
 sub migrate {
     my ($db, $tool) = @_;
     return run_cmd([$tool // $TOOL], env => { INVITES_DB => conninfo($db) });
@@ -190,15 +167,6 @@ sub schema {
     die "pg_dump $db failed: $err" if $rc;
     $out =~ s/^\\(?:un)?restrict .*\n//mg;   # a random key per dump
     return $out;
-}
-
-sub psql_files {
-    my ($db, @files) = @_;
-    for my $f (@files) {
-        my ($rc, $out, $err) = run_cmd(['psql', '-qX', '-v', 'ON_ERROR_STOP=1',
-                                        '-d', conninfo($db), '-f', $f]);
-        die "psql -f $f failed: $err" if $rc;
-    }
 }
 
 sub error_lines {
