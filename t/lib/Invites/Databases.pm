@@ -26,6 +26,9 @@ package Invites::Databases;
 #   new_db($name)          CREATE DATABASE $name OWNER invites; returns $name.
 #   psql_files($db, @files)  psql -f each file in turn, as invites; dies on
 #                          the first error.
+#   module_schema($suffix) the version NGX_HTTP_INVITES_SCHEMA$suffix of
+#                          ngx_http_invites_schema.h ('' or '_AUTH'): the
+#                          migration the module of this tree needs.
 
 use strict;
 use warnings;
@@ -36,7 +39,7 @@ use File::Temp ();
 use POSIX ();
 
 our @EXPORT = qw(@MIGRATIONS migrations conninfo sql_in super_sql new_db
-                 psql_files);
+                 psql_files module_schema);
 
 my $REPO = abs_path(dirname(__FILE__) . '/../../..');
 
@@ -106,6 +109,16 @@ sub psql_files {
                                      '-d', conninfo($db), '-f', $f);
         die "psql -f $f failed: $err" if $rc;
     }
+}
+
+sub module_schema {
+    my $suffix = shift // '';
+    my $h = "$REPO/ngx_http_invites_module/ngx_http_invites_schema.h";
+    open my $fh, '<', $h or die "$h: $!";
+    my $text = do { local $/; <$fh> };
+    my ($v) = $text =~ /^#define NGX_HTTP_INVITES_SCHEMA\Q$suffix\E\s+(\d+)/m
+        or die "$h: no NGX_HTTP_INVITES_SCHEMA$suffix\n";
+    return 0 + $v;
 }
 
 1;
