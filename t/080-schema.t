@@ -61,7 +61,7 @@ SQL
 
 # ---- every index
 my @idx = split /\n/, indexes();
-ok(@idx >= 5, 'invites has its five indexes (pkey, two unique, two page indexes)')
+ok(@idx >= 5, 'invites has its five indexes (pkey, two unique, two list indexes)')
     or diag(join "\n", @idx);
 is_deeply([grep { !/:tenant\z/ } @idx], [], 'every index on invites has tenant as its first column');
 is(psql(<<'SQL'), '0', 'every unique index has tenant as its first column (pg_index)');
@@ -79,7 +79,7 @@ SELECT string_agg(cols, '|' ORDER BY cols DESC) FROM (
     WHERE i.indrelid = 'invites'::regclass AND NOT i.indisunique
     GROUP BY i.indexrelid) s;
 SQL
-   'List pages by (tenant, group_id, created_at, id) and (tenant, email, created_at, id)');
+   'List pages are served by (tenant, group_id, created_at, id) and (tenant, email, created_at, id)');
 
 # ---- migrations run twice
 psql(q{INSERT INTO invites (tenant, id, group_id, email, code) VALUES
