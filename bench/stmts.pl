@@ -12,9 +12,23 @@ my $file = shift or die "usage: $0 ngx_http_invites_ops.c\n";
 open my $fh, '<', $file or die "$file: $!\n";
 my $src = do { local $/; <$fh> };
 
+# string macros: literals and earlier macros, over continued lines
 my %macro;
-while ($src =~ /^#define\s+(NGX_HTTP_INVITES_\w+)\s+"([^"]*)"\s*$/mg) {
-    $macro{$1} = $2;
+while ($src =~ /^#define\s+(NGX_HTTP_INVITES_\w+)[ \t]+((?:[^\n]*\\\n)*[^\n]*)$/mg) {
+    my ($name, $body) = ($1, $2);
+    $body =~ s/\\\n/ /g;
+    next unless $body =~ /^\s*"/;
+    my $v = '';
+    while ($body =~ /\G\s*(?:"((?:[^"\\]|\\.)*)"|(NGX_HTTP_INVITES_\w+))/gc) {
+        if (defined $1) {
+            $v .= $1;
+        } else {
+            defined $macro{$2} or die "$file: unknown macro $2\n";
+            $v .= $macro{$2};
+        }
+    }
+    $body =~ /\G\s*$/gc or die "$file: cannot read macro $name\n";
+    $macro{$name} = $v;
 }
 
 $src =~ /ngx_http_invites_prepare\[\]\s*=\s*(.*?;)\s*$/ms

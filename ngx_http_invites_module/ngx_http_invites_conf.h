@@ -10,6 +10,7 @@
 
 #include "ngx_http_invites_module.h"
 #include "ngx_http_invites_db.h"
+#include "ngx_http_invites_ops.h"
 
 
 typedef struct {
@@ -32,7 +33,7 @@ typedef struct {
     ngx_http_complex_value_t    *tenant;
     ngx_uint_t                   auth;
     ngx_msec_t                   auth_cache_ttl;
-    ngx_uint_t                   code_length;
+    ngx_http_invites_op_conf_t   op_conf;
     ngx_http_invites_db_t       *db;
 } ngx_http_invites_loc_conf_t;
 

@@ -1507,7 +1507,7 @@ ngx_http_invites_db_fail(ngx_http_invites_db_conn_t *pc,
             slot = ngx_http_invites_db_slot(pc, k - 1);
             q = slot->q;
 
-            if (q == NULL || q->retried) {
+            if (q == NULL || q->retried || q->once) {
                 continue;
             }
 
@@ -1796,6 +1796,35 @@ ngx_http_invites_db_value(ngx_http_invites_db_result_t *res, ngx_uint_t row,
 
     value->data = (u_char *) PQgetvalue(res->pg, row, col);
     value->len = PQgetlength(res->pg, row, col);
+}
+
+
+/*
+ * A row's first n cells; only those whose bit is set in nullable can be
+ * NULL (data NULL), and only those cost the question.
+ */
+
+void
+ngx_http_invites_db_row(ngx_http_invites_db_result_t *res, ngx_uint_t row,
+    ngx_str_t *values, ngx_uint_t n, uint64_t nullable)
+{
+    int          r;
+    ngx_uint_t   i;
+    PGresult    *pg;
+
+    pg = res->pg;
+    r = (int) row;
+
+    for (i = 0; i < n; i++) {
+
+        if ((nullable & ((uint64_t) 1 << i)) && PQgetisnull(pg, r, i)) {
+            ngx_str_null(&values[i]);
+            continue;
+        }
+
+        values[i].data = (u_char *) PQgetvalue(pg, r, i);
+        values[i].len = PQgetlength(pg, r, i);
+    }
 }
 
 

@@ -100,6 +100,10 @@ struct ngx_http_invites_db_query_s {
     void                            *data;
     ngx_log_t                       *log;
     unsigned                         light:1;   /* a row by its key */
+    unsigned                         once:1;    /* its change may have
+                                                   committed: not run
+                                                   again on a connection
+                                                   that broke under it */
 
     /* owned by the pool */
     ngx_http_invites_db_t           *db;
@@ -154,6 +158,8 @@ ngx_http_invites_err_e ngx_http_invites_db_send(ngx_http_invites_db_t *db,
 void ngx_http_invites_db_cancel(ngx_http_invites_db_query_t *q);
 void ngx_http_invites_db_value(ngx_http_invites_db_result_t *res,
     ngx_uint_t row, ngx_uint_t col, ngx_str_t *value);
+void ngx_http_invites_db_row(ngx_http_invites_db_result_t *res,
+    ngx_uint_t row, ngx_str_t *values, ngx_uint_t n, uint64_t nullable);
 ngx_http_invites_err_e ngx_http_invites_db_err(
     ngx_http_invites_db_kind_e kind);
 const char *ngx_http_invites_db_message(const char *msg);

@@ -35,7 +35,8 @@ static const ngx_http_invites_error_t  ngx_http_invites_errors[] = {
                          "invites", "Bad Request"),
     ngx_http_invites_err(404, "NOT_FOUND", "Invite not found", "Not Found"),
     ngx_http_invites_err(404, "NOT_FOUND",
-                         "Unknown endpoint: use Create, Read, List or Delete",
+                         "Unknown endpoint: use Create, Read, List, Delete, "
+                         "Redeem or Revoke",
                          "Not Found"),
     ngx_http_invites_err(400, "BAD_REQUEST",
                          "The request body is not valid JSON",
@@ -90,7 +91,31 @@ static const ngx_http_invites_error_t  ngx_http_invites_errors[] = {
                          "The database did not answer in time",
                          "Gateway Timeout"),
     ngx_http_invites_err(500, "DB_ERROR", "Database error",
-                         "Internal Server Error")
+                         "Internal Server Error"),
+    ngx_http_invites_err(409, "ALREADY_ACCEPTED",
+                         "The invite has already been accepted", "Conflict"),
+    ngx_http_invites_err(410, "REVOKED", "The invite has been revoked",
+                         "Gone"),
+    ngx_http_invites_err(410, "EXPIRED", "The invite has expired", "Gone"),
+    ngx_http_invites_err(400, "BAD_REQUEST",
+                         "Field status must be pending, accepted, revoked "
+                         "or expired", "Bad Request"),
+    ngx_http_invites_err(400, "BAD_REQUEST",
+                         "Field metadata must be a JSON object",
+                         "Bad Request"),
+    ngx_http_invites_err(400, "BAD_REQUEST",
+                         "Field metadata is larger than 4096 bytes, nested "
+                         "deeper than 32 levels, or holds a number out of "
+                         "range", "Bad Request"),
+    ngx_http_invites_err(400, "BAD_REQUEST",
+                         "Field expires_in_days must be an integer from 1 "
+                         "to 365", "Bad Request"),
+    ngx_http_invites_err(400, "BAD_REQUEST",
+                         "Field limit must be an integer from 1 to 1000",
+                         "Bad Request"),
+    ngx_http_invites_err(400, "BAD_REQUEST",
+                         "Field page_token is not a page token of this list",
+                         "Bad Request")
 };
 
 

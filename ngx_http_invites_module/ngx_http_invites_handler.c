@@ -477,7 +477,7 @@ ngx_http_invites_start(ngx_http_request_t *r, ngx_http_invites_ctx_t *ctx)
     if (err == NGX_HTTP_INVITES_OK) {
         err = ngx_http_invites_op_init(&ctx->op, ctx->outcome.endpoint,
                                        &ctx->req,
-                                       &ctx->tenant, ilcf->code_length);
+                                       &ctx->tenant, &ilcf->op_conf);
     }
 
     if (err != NGX_HTTP_INVITES_OK) {
@@ -504,6 +504,8 @@ ngx_http_invites_start(ngx_http_request_t *r, ngx_http_invites_ctx_t *ctx)
                                                                  &body)
                                      == NGX_OK ? &body : NULL);
     }
+
+    ctx->query.once = ctx->op.stmt->once;
 
     rc = ngx_http_invites_send_query(r, ctx, ctx->op.stmt->name,
                                      ctx->op.nparams, ctx->op.values,
@@ -591,6 +593,8 @@ ngx_http_invites_done(ngx_http_invites_db_query_t *q,
 
     ngx_http_set_log_request(c->log, r);
 
+    err = NGX_HTTP_INVITES_OK;
+
     if (ctx->authenticating) {
         rc = ngx_http_invites_authenticated(r, ctx, res, &err);
 
@@ -598,7 +602,7 @@ ngx_http_invites_done(ngx_http_invites_db_query_t *q,
                             : ngx_http_invites_answer(r, rc, err);
 
     } else if (ngx_http_invites_result(r, ctx, res, &rc) == NGX_AGAIN) {
-        /* Create again, with the new id and code the op holds */
+        /* again, with what the op holds now (Create: a new id and code) */
         rc = ngx_http_invites_send_query(r, ctx, q->stmt, q->nparams,
                                          q->values, q->lengths, q->light,
                                          &err);
@@ -624,9 +628,10 @@ static ngx_int_t
 ngx_http_invites_result(ngx_http_request_t *r, ngx_http_invites_ctx_t *ctx,
     ngx_http_invites_db_result_t *res, ngx_int_t *rc)
 {
-    ngx_str_t                   body;
-    ngx_http_invites_field_t   *id;
-    ngx_http_invites_answer_t   answer;
+    ngx_str_t                     body, *id_value;
+    ngx_http_invites_field_t     *id;
+    ngx_http_invites_answer_t     answer;
+    ngx_http_invites_loc_conf_t  *ilcf;
 
     if (ngx_http_invites_op_rows(&ctx->op, res, r->pool, r->connection->log,
                                  &answer)
@@ -640,9 +645,12 @@ ngx_http_invites_result(ngx_http_request_t *r, ngx_http_invites_ctx_t *ctx,
         return NGX_OK;
     }
 
+    ilcf = ngx_http_get_module_loc_conf(r, ngx_http_invites_module);
+    answer.m3o = (ilcf->op_conf.fields == NGX_HTTP_INVITES_FIELDS_M3O);
+
     if (answer.shape == NGX_HTTP_INVITES_SHAPE_INVITE) {
-        ngx_http_invites_invite_id(r, ctx,
-                                   &answer.invites->value[NGX_HTTP_INVITES_F_ID]);
+        id_value = &answer.invites->value[NGX_HTTP_INVITES_F_ID];
+        ngx_http_invites_invite_id(r, ctx, id_value);
 
     } else {
         /* the request's own id: it lives as long as the request */

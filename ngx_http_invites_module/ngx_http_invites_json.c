@@ -11,11 +11,33 @@
 #include "ngx_http_invites_json.h"
 
 
+/*
+ * A column's key as the writer copies it: ,"name": in a buffer of its own,
+ * so that one copy of a fixed size (a few moves, not a call) writes any
+ * key; the output buffer has that much room to spare at its end.
+ */
+#define NGX_HTTP_INVITES_JSON_KEY      16
+
+typedef struct {
+    u_char                      text[NGX_HTTP_INVITES_JSON_KEY + 1];
+    size_t                      len;
+} ngx_http_invites_json_key_t;
+
+/* "2026-12-03T08:26:00.123Z" with its quotes */
+#define NGX_HTTP_INVITES_JSON_TIME_LEN  26
+
+/* an object field's nesting, beyond which jsonb's own limits come near */
+#define NGX_HTTP_INVITES_JSON_MAX_NESTING  32
+
+
 typedef struct {
     ngx_http_invites_req_t     *req;
+    const u_char               *body;
     ngx_http_invites_err_e      err;
     ngx_int_t                   depth;
     ngx_int_t                   field;     /* the key just read, or -1 */
+    ngx_int_t                   object;    /* the object field inside */
+    size_t                      object_start;
     yajl_handle                 handle;
     size_t                      end;       /* where the object ended */
     unsigned                    closed:1;  /* the top-level object ended */
@@ -33,9 +55,14 @@ static int ngx_http_invites_json_null(void *data);
 static int ngx_http_invites_json_boolean(void *data, int value);
 static int ngx_http_invites_json_number(void *data, const char *value,
     size_t len);
+static ngx_int_t ngx_http_invites_json_integer(const char *value, size_t len,
+    int64_t *n);
+static ngx_int_t ngx_http_invites_json_exponent_ok(const char *value,
+    size_t len);
 static int ngx_http_invites_json_string(void *data, const u_char *value,
     size_t len);
 static int ngx_http_invites_json_start_map(void *data);
+static int ngx_http_invites_json_nest(ngx_http_invites_parse_ctx_t *ctx);
 static int ngx_http_invites_json_map_key(void *data, const u_char *key,
     size_t len);
 static int ngx_http_invites_json_end(void *data);
@@ -43,9 +70,12 @@ static int ngx_http_invites_json_start_array(void *data);
 static u_char *ngx_http_invites_json_alloc(yajl_alloc_funcs *af, size_t size,
     ngx_str_t *out);
 static ssize_t ngx_http_invites_json_invite_len(
-    ngx_http_invites_invite_t *invite, size_t *raw);
+    ngx_http_invites_invite_t *invite, ngx_uint_t m3o, size_t *raw);
 static u_char *ngx_http_invites_json_invite_obj(u_char *p,
-    ngx_http_invites_invite_t *invite, ngx_uint_t verbatim);
+    ngx_http_invites_invite_t *invite, ngx_uint_t m3o, ngx_uint_t verbatim);
+static const ngx_http_invites_json_key_t *ngx_http_invites_json_keys(void);
+static u_char *ngx_http_invites_json_time(u_char *p, ngx_str_t *value);
+static u_char *ngx_http_invites_json_2digits(u_char *p, ngx_uint_t v);
 static ssize_t ngx_http_invites_json_str_len(const ngx_str_t *s);
 static u_char *ngx_http_invites_json_str(u_char *p, const ngx_str_t *s,
     ngx_uint_t verbatim);
@@ -105,9 +135,12 @@ ngx_http_invites_json_parse(const u_char *body, size_t len,
     }
 
     ctx.req = req;
+    ctx.body = body;
     ctx.err = NGX_HTTP_INVITES_OK;
     ctx.depth = 0;
     ctx.field = -1;
+    ctx.object = -1;
+    ctx.object_start = 0;
     ctx.end = 0;
     ctx.closed = 0;
 
@@ -313,6 +346,8 @@ ngx_http_invites_json_clear(ngx_http_invites_field_t *f)
     f->len = 0;
     f->present = 0;
     f->too_long = 0;
+    f->number = 0;
+    f->json = NULL;
     f->data[0] = '\0';
 }
 
@@ -361,7 +396,110 @@ ngx_http_invites_json_boolean(void *data, int value)
 static int
 ngx_http_invites_json_number(void *data, const char *value, size_t len)
 {
-    return ngx_http_invites_json_scalar(data, 0);
+    int64_t                                n;
+    ngx_http_invites_field_t              *f;
+    ngx_http_invites_parse_ctx_t          *ctx;
+    const ngx_http_invites_field_desc_t   *d;
+
+    ctx = data;
+
+    if (ctx->object >= 0
+        && ngx_http_invites_json_exponent_ok(value, len) != NGX_OK)
+    {
+        /* beyond what PostgreSQL's numeric stores */
+        ctx->err = ngx_http_invites_fields[ctx->object].too_long;
+        return 0;
+    }
+
+    if (ctx->depth != 1 || ctx->field < 0) {
+        return ngx_http_invites_json_scalar(ctx, 0);
+    }
+
+    d = &ngx_http_invites_fields[ctx->field];
+
+    if (d->in != NGX_HTTP_INVITES_T_INTEGER
+        || ngx_http_invites_json_integer(value, len, &n) != NGX_OK
+        || n < d->min || n > (int64_t) d->max)
+    {
+        ctx->err = d->bad_type;
+        return 0;
+    }
+
+    f = &ctx->req->field[ctx->field];
+
+    ngx_http_invites_json_clear(f);
+    f->present = 1;
+    f->number = n;
+
+    ctx->field = -1;
+
+    return 1;
+}
+
+
+/* a JSON number without a fraction or an exponent, of at most 18 digits */
+
+static ngx_int_t
+ngx_http_invites_json_integer(const char *value, size_t len, int64_t *n)
+{
+    size_t   i;
+    int64_t  v;
+
+    i = (len > 0 && value[0] == '-') ? 1 : 0;
+
+    if (len == i || len - i > 18) {
+        return NGX_DECLINED;
+    }
+
+    v = 0;
+
+    for ( /* void */ ; i < len; i++) {
+        if (value[i] < '0' || value[i] > '9') {
+            return NGX_DECLINED;
+        }
+
+        v = v * 10 + (value[i] - '0');
+    }
+
+    *n = (value[0] == '-') ? -v : v;
+
+    return NGX_OK;
+}
+
+
+/* a number's exponent, if any, within what numeric takes: |e| <= 1000 */
+
+static ngx_int_t
+ngx_http_invites_json_exponent_ok(const char *value, size_t len)
+{
+    size_t      i;
+    ngx_uint_t  e;
+
+    for (i = 0; i < len; i++) {
+        if (value[i] == 'e' || value[i] == 'E') {
+            break;
+        }
+    }
+
+    if (i == len) {
+        return NGX_OK;
+    }
+
+    i++;
+
+    if (i < len && (value[i] == '+' || value[i] == '-')) {
+        i++;
+    }
+
+    for (e = 0; i < len; i++) {
+        e = e * 10 + (value[i] - '0');
+
+        if (e > 1000) {
+            return NGX_DECLINED;
+        }
+    }
+
+    return NGX_OK;
 }
 
 
@@ -385,6 +523,11 @@ ngx_http_invites_json_string(void *data, const u_char *value, size_t len)
 
     if (ctx->depth != 1 || ctx->field < 0) {
         return 1;
+    }
+
+    if (ngx_http_invites_fields[ctx->field].in != NGX_HTTP_INVITES_T_STRING) {
+        ctx->err = ngx_http_invites_fields[ctx->field].bad_type;
+        return 0;
     }
 
     f = &ctx->req->field[ctx->field];
@@ -420,11 +563,36 @@ ngx_http_invites_json_start_map(void *data)
     ctx = data;
 
     if (ctx->depth == 1 && ctx->field >= 0) {
-        ctx->err = ngx_http_invites_fields[ctx->field].bad_type;
-        return 0;
+
+        if (ngx_http_invites_fields[ctx->field].in
+            != NGX_HTTP_INVITES_T_OBJECT)
+        {
+            ctx->err = ngx_http_invites_fields[ctx->field].bad_type;
+            return 0;
+        }
+
+        /* kept as raw JSON: from its "{" to its "}" */
+        ctx->object = ctx->field;
+        ctx->object_start = yajl_get_bytes_consumed(ctx->handle) - 1;
     }
 
+    return ngx_http_invites_json_nest(ctx);
+}
+
+
+/* one level deeper; an object field nests 32 levels at most */
+
+static int
+ngx_http_invites_json_nest(ngx_http_invites_parse_ctx_t *ctx)
+{
     ctx->depth++;
+
+    if (ctx->object >= 0
+        && ctx->depth > NGX_HTTP_INVITES_JSON_MAX_NESTING + 1)
+    {
+        ctx->err = ngx_http_invites_fields[ctx->object].too_long;
+        return 0;
+    }
 
     return 1;
 }
@@ -473,6 +641,8 @@ ngx_http_invites_json_map_key(void *data, const u_char *key, size_t len)
 static int
 ngx_http_invites_json_end(void *data)
 {
+    size_t                         len;
+    ngx_http_invites_field_t      *f;
     ngx_http_invites_parse_ctx_t  *ctx;
 
     ctx = data;
@@ -482,11 +652,33 @@ ngx_http_invites_json_end(void *data)
     if (ctx->depth == 0) {
         ctx->closed = 1;
         ctx->end = yajl_get_bytes_consumed(ctx->handle);
-
-    } else if (ctx->depth == 1) {
-        /* the end of an unknown field's object or array */
-        ctx->field = -1;
+        return 1;
     }
+
+    if (ctx->depth != 1) {
+        return 1;
+    }
+
+    if (ctx->object >= 0) {
+        f = &ctx->req->field[ctx->object];
+        len = yajl_get_bytes_consumed(ctx->handle) - ctx->object_start;
+
+        ngx_http_invites_json_clear(f);
+        f->present = 1;
+
+        if (len > ngx_http_invites_fields[ctx->object].max) {
+            f->too_long = 1;
+
+        } else {
+            f->json = ctx->body + ctx->object_start;
+            f->len = len;
+        }
+
+        ctx->object = -1;
+    }
+
+    /* the end of an object field's, or an unknown field's, value */
+    ctx->field = -1;
 
     return 1;
 }
@@ -509,9 +701,7 @@ ngx_http_invites_json_start_array(void *data)
         return 0;
     }
 
-    ctx->depth++;
-
-    return 1;
+    return ngx_http_invites_json_nest(ctx);
 }
 
 
@@ -526,13 +716,13 @@ ngx_http_invites_json_start_array(void *data)
 
 ngx_int_t
 ngx_http_invites_json_invite(ngx_http_invites_invite_t *invite,
-    yajl_alloc_funcs *af, ngx_str_t *out)
+    ngx_uint_t m3o, yajl_alloc_funcs *af, ngx_str_t *out)
 {
     u_char   *p;
     size_t    raw;
     ssize_t   len;
 
-    len = ngx_http_invites_json_invite_len(invite, &raw);
+    len = ngx_http_invites_json_invite_len(invite, m3o, &raw);
     if (len < 0) {
         return NGX_ERROR;
     }
@@ -544,16 +734,18 @@ ngx_http_invites_json_invite(ngx_http_invites_invite_t *invite,
     }
 
     p = ngx_cpymem(p, "{\"invite\":", sizeof("{\"invite\":") - 1);
-    p = ngx_http_invites_json_invite_obj(p, invite, (size_t) len == raw);
+    p = ngx_http_invites_json_invite_obj(p, invite, m3o, (size_t) len == raw);
     *p = '}';
 
     return NGX_OK;
 }
 
 
+/* next, when set, is a page token: ASCII with nothing to escape */
+
 ngx_int_t
 ngx_http_invites_json_list(ngx_http_invites_invite_t *invites, ngx_uint_t n,
-    yajl_alloc_funcs *af, ngx_str_t *out)
+    ngx_str_t *next, ngx_uint_t m3o, yajl_alloc_funcs *af, ngx_str_t *out)
 {
     u_char      *p;
     size_t       size, raw, all_raw;
@@ -564,7 +756,7 @@ ngx_http_invites_json_list(ngx_http_invites_invite_t *invites, ngx_uint_t n,
     all_raw = size;
 
     for (i = 0; i < n; i++) {
-        len = ngx_http_invites_json_invite_len(&invites[i], &raw);
+        len = ngx_http_invites_json_invite_len(&invites[i], m3o, &raw);
         if (len < 0) {
             return NGX_ERROR;
         }
@@ -574,6 +766,10 @@ ngx_http_invites_json_list(ngx_http_invites_invite_t *invites, ngx_uint_t n,
     }
 
     verbatim = (size == all_raw);
+
+    if (next != NULL && next->data != NULL) {
+        size += sizeof(",\"next_page_token\":\"\"") - 1 + next->len;
+    }
 
     p = ngx_http_invites_json_alloc(af, size, out);
     if (p == NULL) {
@@ -587,10 +783,18 @@ ngx_http_invites_json_list(ngx_http_invites_invite_t *invites, ngx_uint_t n,
             *p++ = ',';
         }
 
-        p = ngx_http_invites_json_invite_obj(p, &invites[i], verbatim);
+        p = ngx_http_invites_json_invite_obj(p, &invites[i], m3o, verbatim);
     }
 
     *p++ = ']';
+
+    if (next != NULL && next->data != NULL) {
+        p = ngx_cpymem(p, ",\"next_page_token\":\"",
+                       sizeof(",\"next_page_token\":\"") - 1);
+        p = ngx_cpymem(p, next->data, next->len);
+        *p++ = '"';
+    }
+
     *p = '}';
 
     return NGX_OK;
@@ -623,10 +827,13 @@ ngx_http_invites_json_answer(ngx_http_invites_answer_t *answer,
     switch (answer->shape) {
 
     case NGX_HTTP_INVITES_SHAPE_INVITE:
-        return ngx_http_invites_json_invite(answer->invites, af, out);
+        return ngx_http_invites_json_invite(answer->invites, answer->m3o, af,
+                                            out);
 
     case NGX_HTTP_INVITES_SHAPE_LIST:
-        return ngx_http_invites_json_list(answer->invites, answer->n, af, out);
+        return ngx_http_invites_json_list(answer->invites, answer->n,
+                                          &answer->next, answer->m3o, af,
+                                          out);
 
     default: /* NGX_HTTP_INVITES_SHAPE_EMPTY */
         return ngx_http_invites_json_empty(af, out);
@@ -674,7 +881,10 @@ ngx_http_invites_json_alloc(yajl_alloc_funcs *af, size_t size, ngx_str_t *out)
 {
     u_char  *p;
 
-    p = (af != NULL) ? af->malloc(af->ctx, size) : malloc(size);
+    /* the room a key's copy may write past the end */
+
+    p = (af != NULL) ? af->malloc(af->ctx, size + NGX_HTTP_INVITES_JSON_KEY)
+                     : malloc(size + NGX_HTTP_INVITES_JSON_KEY);
     if (p == NULL) {
         return NULL;
     }
@@ -687,39 +897,56 @@ ngx_http_invites_json_alloc(yajl_alloc_funcs *af, size_t size, ngx_str_t *out)
 
 
 /*
- * The length of an invite object, or -1 when a value is not UTF-8; *raw is
- * what it would be with nothing escaped.  A field is written when it is
- * set, as "name":"value", in the order of the table.
+ * The length of an invite object, or -1 when a string is not UTF-8; *raw
+ * is what it would be with
+ * nothing escaped.  A field is written when it is set, as "name":value, in
+ * the order of the table; with m3o, only m3o's four.
  */
 
 static ssize_t
 ngx_http_invites_json_invite_len(ngx_http_invites_invite_t *invite,
-    size_t *raw)
+    ngx_uint_t m3o, size_t *raw)
 {
-    size_t      obj, plain;
-    ssize_t     len;
-    ngx_uint_t  i;
+    size_t                                obj, plain, key;
+    ssize_t                               len;
+    ngx_uint_t                            i;
+    const ngx_http_invites_field_desc_t  *f;
 
     obj = sizeof("{}") - 1;
     plain = obj;
 
     for (i = 0; i < NGX_HTTP_INVITES_NCOLUMNS; i++) {
+        f = &ngx_http_invites_fields[i];
 
-        if (invite->value[i].data == NULL) {
+        if (invite->value[i].data == NULL || (m3o && !f->m3o)) {
             continue;
         }
 
-        len = ngx_http_invites_json_str_len(&invite->value[i]);
-        if (len < 0) {
-            return -1;
-        }
+        /* ,"name": with the comma counted for all but the first */
+        key = sizeof(",\"\":") - 1 + f->name.len;
 
-        /* ,"name":"" with the comma counted for all but the first */
-        obj += sizeof(",\"\":\"\"") - 1 + ngx_http_invites_fields[i].name.len
-               + len;
-        plain += sizeof(",\"\":\"\"") - 1
-                 + ngx_http_invites_fields[i].name.len
-                 + invite->value[i].len;
+        switch (f->out) {
+
+        case NGX_HTTP_INVITES_T_STRING:
+            len = ngx_http_invites_json_str_len(&invite->value[i]);
+            if (len < 0) {
+                return -1;
+            }
+
+            obj += key + 2 + len;
+            plain += key + 2 + invite->value[i].len;
+            break;
+
+        case NGX_HTTP_INVITES_T_TIME:
+            obj += key + NGX_HTTP_INVITES_JSON_TIME_LEN;
+            plain += key + NGX_HTTP_INVITES_JSON_TIME_LEN;
+            break;
+
+        default: /* NGX_HTTP_INVITES_T_JSON */
+            obj += key + invite->value[i].len;
+            plain += key + invite->value[i].len;
+            break;
+        }
     }
 
     if (obj > sizeof("{}") - 1) {
@@ -735,37 +962,200 @@ ngx_http_invites_json_invite_len(ngx_http_invites_invite_t *invite,
 
 static u_char *
 ngx_http_invites_json_invite_obj(u_char *p, ngx_http_invites_invite_t *invite,
-    ngx_uint_t verbatim)
+    ngx_uint_t m3o, ngx_uint_t verbatim)
 {
-    u_char      *start;
-    ngx_uint_t   i;
+    ngx_uint_t                            i, first;
+    const ngx_http_invites_json_key_t    *keys;
+    const ngx_http_invites_field_desc_t  *f;
 
-    start = p;
+    keys = ngx_http_invites_json_keys();
+
     *p++ = '{';
+    first = 1;
 
     for (i = 0; i < NGX_HTTP_INVITES_NCOLUMNS; i++) {
+        f = &ngx_http_invites_fields[i];
 
-        if (invite->value[i].data == NULL) {
+        if (invite->value[i].data == NULL || (m3o && !f->m3o)) {
             continue;
         }
 
-        if (p != start + 1) {
-            *p++ = ',';
-        }
+        /* the first key without its comma */
 
-        *p++ = '"';
-        p = ngx_cpymem(p, ngx_http_invites_fields[i].name.data,
-                       ngx_http_invites_fields[i].name.len);
-        *p++ = '"';
-        *p++ = ':';
-        *p++ = '"';
-        p = ngx_http_invites_json_str(p, &invite->value[i], verbatim);
-        *p++ = '"';
+        ngx_memcpy(p, keys[i].text + first, NGX_HTTP_INVITES_JSON_KEY);
+        p += keys[i].len - first;
+        first = 0;
+
+        switch (f->out) {
+
+        case NGX_HTTP_INVITES_T_STRING:
+            *p++ = '"';
+            p = ngx_http_invites_json_str(p, &invite->value[i], verbatim);
+            *p++ = '"';
+            break;
+
+        case NGX_HTTP_INVITES_T_TIME:
+            p = ngx_http_invites_json_time(p, &invite->value[i]);
+            break;
+
+        default: /* NGX_HTTP_INVITES_T_JSON: as the database wrote it */
+            p = ngx_cpymem(p, invite->value[i].data, invite->value[i].len);
+            break;
+        }
     }
 
     *p++ = '}';
 
     return p;
+}
+
+
+static const ngx_http_invites_json_key_t *
+ngx_http_invites_json_keys(void)
+{
+    u_char                               *p;
+    ngx_uint_t                            i;
+    const ngx_http_invites_field_desc_t  *f;
+
+    static ngx_uint_t                     done;
+    static ngx_http_invites_json_key_t    keys[NGX_HTTP_INVITES_NCOLUMNS];
+
+    if (done) {
+        return keys;
+    }
+
+    for (i = 0; i < NGX_HTTP_INVITES_NCOLUMNS; i++) {
+        f = &ngx_http_invites_fields[i];
+
+        /* a column's name is at most 12 bytes: ,"" and : take 4 */
+
+        p = keys[i].text;
+        *p++ = ',';
+        *p++ = '"';
+        p = ngx_cpymem(p, f->name.data,
+                       ngx_min(f->name.len, NGX_HTTP_INVITES_JSON_KEY - 4));
+        *p++ = '"';
+        *p++ = ':';
+
+        keys[i].len = p - keys[i].text;
+    }
+
+    done = 1;
+
+    return keys;
+}
+
+
+/*
+ * A time of microseconds since the epoch (the decimal text of an int8) as
+ * a JSON string, "2026-12-03T08:26:00.123Z": RFC 3339, UTC, milliseconds,
+ * always that long.  RFC 3339 has years 0000 to 9999 only: a time beyond
+ * is written as the nearest it has (and a text that is no int8, which
+ * PostgreSQL never sends, as the epoch).
+ */
+
+#define NGX_HTTP_INVITES_JSON_TIME_MIN  (-62167219200000000LL)
+#define NGX_HTTP_INVITES_JSON_TIME_MAX  (253402300799999999LL)
+
+static u_char *
+ngx_http_invites_json_time(u_char *p, ngx_str_t *value)
+{
+    size_t    i;
+    int64_t   us, days, ms, z, era, doe, yoe, doy, mp, year, month, day;
+    unsigned  neg;
+
+    neg = (value->len > 0 && value->data[0] == '-');
+    us = 0;
+
+    for (i = neg; i < value->len; i++) {
+        if (value->data[i] < '0' || value->data[i] > '9') {
+            us = 0;
+            break;
+        }
+
+        /* 18 digits are past any year written, and do not overflow */
+
+        if (i - neg == 18) {
+            us = NGX_HTTP_INVITES_JSON_TIME_MAX;
+            break;
+        }
+
+        us = us * 10 + (value->data[i] - '0');
+    }
+
+    if (neg) {
+        us = -us;
+    }
+
+    us = ngx_max(us, NGX_HTTP_INVITES_JSON_TIME_MIN);
+    us = ngx_min(us, NGX_HTTP_INVITES_JSON_TIME_MAX);
+
+    /* the day, rounded down, and the milliseconds into it */
+
+    days = us / 86400000000LL;
+    ms = us % 86400000000LL;
+
+    if (ms < 0) {
+        days--;
+        ms += 86400000000LL;
+    }
+
+    ms /= 1000;
+
+    /*
+     * The civil date of a day number, in a calendar whose years start on
+     * 1 March (so that a leap day ends its year) and repeat every 400
+     * years (146097 days): day 0 of that count is 0000-03-01.
+     */
+
+    z = days + 719468;
+    era = (z >= 0 ? z : z - 146096) / 146097;
+    doe = z - era * 146097;
+    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    mp = (5 * doy + 2) / 153;
+    day = doy - (153 * mp + 2) / 5 + 1;
+    month = (mp < 10) ? mp + 3 : mp - 9;
+    year = yoe + era * 400 + (month <= 2);
+
+    *p++ = '"';
+    p = ngx_http_invites_json_2digits(p, (ngx_uint_t) (year / 100));
+    p = ngx_http_invites_json_2digits(p, (ngx_uint_t) (year % 100));
+    *p++ = '-';
+    p = ngx_http_invites_json_2digits(p, (ngx_uint_t) month);
+    *p++ = '-';
+    p = ngx_http_invites_json_2digits(p, (ngx_uint_t) day);
+    *p++ = 'T';
+    p = ngx_http_invites_json_2digits(p, (ngx_uint_t) (ms / 3600000));
+    *p++ = ':';
+    p = ngx_http_invites_json_2digits(p, (ngx_uint_t) (ms / 60000 % 60));
+    *p++ = ':';
+    p = ngx_http_invites_json_2digits(p, (ngx_uint_t) (ms / 1000 % 60));
+    *p++ = '.';
+    *p++ = (u_char) ('0' + ms % 1000 / 100);
+    p = ngx_http_invites_json_2digits(p, (ngx_uint_t) (ms % 100));
+    *p++ = 'Z';
+    *p++ = '"';
+
+    return p;
+}
+
+
+/* two decimal digits of v < 100, from a table of the hundred pairs */
+
+static u_char *
+ngx_http_invites_json_2digits(u_char *p, ngx_uint_t v)
+{
+    static const u_char  pairs[] =
+        "00010203040506070809101112131415161718192021222324"
+        "25262728293031323334353637383940414243444546474849"
+        "50515253545556575859606162636465666768697071727374"
+        "75767778798081828384858687888990919293949596979899";
+
+    p[0] = pairs[2 * v];
+    p[1] = pairs[2 * v + 1];
+
+    return p + 2;
 }
 
 

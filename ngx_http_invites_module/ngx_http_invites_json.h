@@ -28,9 +28,10 @@ ngx_http_invites_err_e ngx_http_invites_json_parse(const u_char *body,
     size_t len, ngx_http_invites_req_t *req, yajl_alloc_funcs *af);
 
 ngx_int_t ngx_http_invites_json_invite(ngx_http_invites_invite_t *invite,
-    yajl_alloc_funcs *af, ngx_str_t *out);
+    ngx_uint_t m3o, yajl_alloc_funcs *af, ngx_str_t *out);
 ngx_int_t ngx_http_invites_json_list(ngx_http_invites_invite_t *invites,
-    ngx_uint_t n, yajl_alloc_funcs *af, ngx_str_t *out);
+    ngx_uint_t n, ngx_str_t *next, ngx_uint_t m3o, yajl_alloc_funcs *af,
+    ngx_str_t *out);
 ngx_int_t ngx_http_invites_json_empty(yajl_alloc_funcs *af, ngx_str_t *out);
 ngx_int_t ngx_http_invites_json_answer(ngx_http_invites_answer_t *answer,
     yajl_alloc_funcs *af, ngx_str_t *out);

@@ -30,6 +30,10 @@ static char *ngx_http_invites_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_invites_code_length(ngx_conf_t *cf, void *post,
     void *data);
+static char *ngx_http_invites_list_limit(ngx_conf_t *cf, void *post,
+    void *data);
+static char *ngx_http_invites_expiry(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_invites_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_http_invites_init_process(ngx_cycle_t *cycle);
@@ -38,6 +42,16 @@ static void ngx_http_invites_exit_process(ngx_cycle_t *cycle);
 
 static ngx_conf_post_handler_pt  ngx_http_invites_code_length_post =
     ngx_http_invites_code_length;
+
+static ngx_conf_post_handler_pt  ngx_http_invites_list_limit_post =
+    ngx_http_invites_list_limit;
+
+
+static ngx_conf_enum_t  ngx_http_invites_fields_modes[] = {
+    { ngx_string("all"), NGX_HTTP_INVITES_FIELDS_ALL },
+    { ngx_string("m3o"), NGX_HTTP_INVITES_FIELDS_M3O },
+    { ngx_null_string, 0 }
+};
 
 
 static ngx_conf_enum_t  ngx_http_invites_auth_modes[] = {
@@ -130,8 +144,29 @@ static ngx_command_t  ngx_http_invites_commands[] = {
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_invites_loc_conf_t, code_length),
+      offsetof(ngx_http_invites_loc_conf_t, op_conf.code_length),
       &ngx_http_invites_code_length_post },
+
+    { ngx_string("invites_expiry"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_invites_expiry,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_invites_loc_conf_t, op_conf.expiry),
+      NULL },
+
+    { ngx_string("invites_list_limit"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_invites_loc_conf_t, op_conf.list_limit),
+      &ngx_http_invites_list_limit_post },
+
+    { ngx_string("invites_fields"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_invites_loc_conf_t, op_conf.fields),
+      &ngx_http_invites_fields_modes },
 
     { ngx_string("invites_auth"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -226,7 +261,10 @@ ngx_http_invites_create_loc_conf(ngx_conf_t *cf)
     ngx_http_invites_database_unset(conf);
     conf->auth = NGX_CONF_UNSET_UINT;
     conf->auth_cache_ttl = NGX_CONF_UNSET_MSEC;
-    conf->code_length = NGX_CONF_UNSET_UINT;
+    conf->op_conf.code_length = NGX_CONF_UNSET_UINT;
+    conf->op_conf.expiry = NGX_CONF_UNSET;
+    conf->op_conf.list_limit = NGX_CONF_UNSET_UINT;
+    conf->op_conf.fields = NGX_CONF_UNSET_UINT;
 
     return conf;
 }
@@ -250,7 +288,14 @@ ngx_http_invites_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               NGX_HTTP_INVITES_AUTH_OFF);
     ngx_conf_merge_msec_value(conf->auth_cache_ttl, prev->auth_cache_ttl,
                               30000);
-    ngx_conf_merge_uint_value(conf->code_length, prev->code_length, 8);
+    ngx_conf_merge_uint_value(conf->op_conf.code_length,
+                              prev->op_conf.code_length, 8);
+    ngx_conf_merge_sec_value(conf->op_conf.expiry, prev->op_conf.expiry, 0);
+    ngx_conf_merge_uint_value(conf->op_conf.list_limit,
+                              prev->op_conf.list_limit,
+                              NGX_HTTP_INVITES_MAX_LIMIT);
+    ngx_conf_merge_uint_value(conf->op_conf.fields, prev->op_conf.fields,
+                              NGX_HTTP_INVITES_FIELDS_ALL);
 
     if (!conf->api) {
         return NGX_CONF_OK;
@@ -365,8 +410,7 @@ ngx_http_invites_prepare(ngx_conf_t *cf, ngx_http_invites_db_t *db)
     p = ngx_cpymem(p, auth, ngx_strlen(auth));
     *p = '\0';
 
-    db->schema = db->auth ? NGX_HTTP_INVITES_SCHEMA_AUTH
-                          : NGX_HTTP_INVITES_SCHEMA;
+    db->schema = NGX_HTTP_INVITES_SCHEMA;
 
     return NGX_OK;
 }
@@ -424,6 +468,60 @@ ngx_http_invites_code_length(ngx_conf_t *cf, void *post, void *data)
     if (*np < NGX_HTTP_INVITES_MIN_CODE || *np > NGX_HTTP_INVITES_MAX_CODE) {
         return msg;
     }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_invites_list_limit(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_uint_t  *np = data;
+
+    static char  msg[] = "must be between 1 and "
+                         ngx_value(NGX_HTTP_INVITES_MAX_LIMIT);
+
+    if (*np < 1 || *np > NGX_HTTP_INVITES_MAX_LIMIT) {
+        return msg;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* invites_expiry off | time: how long a new invite lasts by default */
+
+static char *
+ngx_http_invites_expiry(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char  *p = conf;
+
+    time_t     *sp, s;
+    ngx_str_t  *value;
+
+    sp = (time_t *) (p + cmd->offset);
+
+    if (*sp != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        *sp = 0;
+        return NGX_CONF_OK;
+    }
+
+    s = ngx_parse_time(&value[1], 1);
+
+    if (s == (time_t) NGX_ERROR || s == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"%V\": a time such as "
+                           "\"7d\", or \"off\"", &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    *sp = s;
 
     return NGX_CONF_OK;
 }

@@ -20,6 +20,7 @@
 #define NGX_HTTP_INVITES_MAX_FIELD    255
 #define NGX_HTTP_INVITES_MAX_EMAIL    254
 #define NGX_HTTP_INVITES_MAX_TENANT   255
+#define NGX_HTTP_INVITES_MAX_METADATA 4096
 
 
 typedef enum {
@@ -52,6 +53,15 @@ typedef enum {
     NGX_HTTP_INVITES_DB_UNAVAILABLE,
     NGX_HTTP_INVITES_DB_TIMEOUT,
     NGX_HTTP_INVITES_DB_ERROR,
+    NGX_HTTP_INVITES_ALREADY_ACCEPTED,
+    NGX_HTTP_INVITES_REVOKED,
+    NGX_HTTP_INVITES_EXPIRED,
+    NGX_HTTP_INVITES_BAD_STATUS,
+    NGX_HTTP_INVITES_BAD_METADATA,
+    NGX_HTTP_INVITES_LONG_METADATA,
+    NGX_HTTP_INVITES_BAD_EXPIRES_IN_DAYS,
+    NGX_HTTP_INVITES_BAD_LIMIT,
+    NGX_HTTP_INVITES_BAD_PAGE_TOKEN,
     NGX_HTTP_INVITES_NERRORS
 } ngx_http_invites_err_e;
 
@@ -61,6 +71,8 @@ typedef enum {
     NGX_HTTP_INVITES_READ,
     NGX_HTTP_INVITES_LIST,
     NGX_HTTP_INVITES_DELETE,
+    NGX_HTTP_INVITES_REDEEM,
+    NGX_HTTP_INVITES_REVOKE,
     NGX_HTTP_INVITES_NENDPOINTS            /* also: not an endpoint */
 } ngx_http_invites_endpoint_e;
 
@@ -74,17 +86,32 @@ typedef enum {
     NGX_HTTP_INVITES_F_GROUP_ID,
     NGX_HTTP_INVITES_F_EMAIL,
     NGX_HTTP_INVITES_F_CODE,
+    NGX_HTTP_INVITES_F_STATUS,
+    NGX_HTTP_INVITES_F_CREATED_AT,
+    NGX_HTTP_INVITES_F_EXPIRES_AT,
+    NGX_HTTP_INVITES_F_ACCEPTED_AT,
+    NGX_HTTP_INVITES_F_REVOKED_AT,
+    NGX_HTTP_INVITES_F_METADATA,
+    NGX_HTTP_INVITES_F_EXPIRES_IN_DAYS,     /* the request's only */
+    NGX_HTTP_INVITES_F_LIMIT,
+    NGX_HTTP_INVITES_F_PAGE_TOKEN,
     NGX_HTTP_INVITES_NFIELDS
 } ngx_http_invites_field_e;
 
-#define NGX_HTTP_INVITES_NCOLUMNS     4
+#define NGX_HTTP_INVITES_NCOLUMNS     (NGX_HTTP_INVITES_F_METADATA + 1)
 
 
-/* a field of the request body as the parser leaves it */
+/*
+ * A field of the request body as the parser leaves it: a string's bytes
+ * NUL-terminated in data, an integer in number, an object as raw JSON in
+ * the body (json).
+ */
 typedef struct {
     size_t                      len;
     unsigned                    present:1;
     unsigned                    too_long:1;
+    int64_t                     number;
+    const u_char               *json;
     u_char                      data[NGX_HTTP_INVITES_MAX_FIELD + 1];
 } ngx_http_invites_field_t;
 
@@ -114,6 +141,8 @@ typedef struct {
     ngx_http_invites_shape_e      shape;
     ngx_http_invites_invite_t    *invites;
     ngx_uint_t                    n;
+    ngx_str_t                     next;      /* a List's next_page_token */
+    unsigned                      m3o:1;     /* m3o's four fields only */
 } ngx_http_invites_answer_t;
 
 

@@ -16,8 +16,7 @@
  * all those before it.
  */
 
-#define NGX_HTTP_INVITES_SCHEMA       1     /* 001_invites */
-#define NGX_HTTP_INVITES_SCHEMA_AUTH  2     /* 002_api_keys: invites_auth key */
+#define NGX_HTTP_INVITES_SCHEMA       3     /* 003_lifecycle, after 002 */
 
 #define NGX_HTTP_INVITES_SCHEMA_SQL                                           \
     "SELECT coalesce(max(version), 0) FROM invites_migrations;"

@@ -247,7 +247,7 @@ Content-Type: application/json
 [404, 404, 404, 404]
 --- response_body_json eval
 [({id => 'NOT_FOUND', code => 404,
-   detail => 'Unknown endpoint: use Create, Read, List or Delete', status => 'Not Found'}) x 4]
+   detail => 'Unknown endpoint: use Create, Read, List, Delete, Redeem or Revoke', status => 'Not Found'}) x 4]
 
 
 

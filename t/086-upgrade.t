@@ -4,9 +4,7 @@
 # once and stores only pending, accepted and revoked, and the page indexes
 # replace the created_at ones.  bin/invites-migrate upgrades such a database
 # with 003 alone.  Then the module Reads each old invite with its status
-# and creation time and no lifecycle field it does not have (that part
-# needs the module's side of 003: it is TODO below NGX_HTTP_INVITES_SCHEMA
-# 3).
+# and creation time and no lifecycle field it does not have.
 
 use FindBin;
 use lib "$FindBin::Bin/lib";
@@ -161,10 +159,6 @@ is(sql_in('u_tool', q{SELECT count(*) FROM invites WHERE status = 'pending'}),
 
 
 # ------------------------------------ the module Reads the old invites
-#
-# Needs the module's side of 003 (invites_fields, status and created_at in
-# the answer).  Until ngx_http_invites_schema.h asks for 3, these checks
-# are TODO: they run, and are expected to fail, on a module without it.
 
 # each invite of the default tenant as the module should answer it:
 # created_at in UTC, cut to milliseconds
@@ -177,12 +171,6 @@ my @old = map { [split /\|/] } split /\n/, sql_in('u_up', q{
 is(scalar @old, 4, 'four old invites in the default tenant');
 is($old[3][4], '2026-12-03T08:26:00.123Z',
    'one was created at 08:26:00.123999, which reads as .123');
-
-my $C_SIDE = module_schema() >= 3;
-my $TB = Test::Builder->new;
-$TB->todo_start('awaits the module side of 003_lifecycle'
-                . ' (NGX_HTTP_INVITES_SCHEMA 3, invites_fields)')
-    unless $C_SIDE;
 
 my $started = eval {
     start_nginx(<<'CONF', http_config => qq{invites_db "@{[conninfo('u_up')]}";\n});
@@ -212,6 +200,5 @@ for my $inv (@old) {
 }
 
 stop_nginx() if $started;
-$TB->todo_end unless $C_SIDE;
 
 done_testing();

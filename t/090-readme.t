@@ -20,12 +20,15 @@ close $fh;
 # ./build.sh key, as the key block calls it, works on this test's database
 $ENV{INVITES_DB} = pg_conninfo();
 
+# as ./build.sh run serves them: every field (the harness says m3o)
 start_nginx(<<'CONF');
     location /invites/Invites/ {
+        invites_fields all;
         invites_api;
     }
 
     location /v1/invites/ {
+        invites_fields all;
         invites_auth key;
         invites_api;
     }

@@ -16,15 +16,16 @@ workers 1;
 default_group('slow');
 
 my $FAST = slow(0.2);   # "answered at once"
-my $BIG = 50000;        # invites in the List nobody reads: ~6 MB, more
-                        # than loopback socket buffers take (4 MB)
+my $BIG = 1000;         # invites in the List nobody reads (one page),
+my $PAD = 6000;         # with this much metadata each: ~6 MB, more than
+                        # loopback socket buffers take (4 MB)
 
 start_nginx(<<'CONF');
     client_header_timeout 1s;
     client_body_timeout 1s;
     send_timeout 1s;
     location = /ping { return 200 "pong"; }
-    location /invites/Invites/ { invites_api; }
+    location /invites/Invites/ { invites_api; invites_fields all; }
 CONF
 my @workers = worker_pids();
 is(create('warm@example.com')->{status}, 200, 'warm-up Create');
@@ -133,9 +134,9 @@ others_ok($others, 'header drip');
 # ---- 4: a client that never reads a large answer: send_timeout
 
 psql(<<"SQL");
-INSERT INTO invites (tenant, id, group_id, email, code)
+INSERT INTO invites (tenant, id, group_id, email, code, metadata)
 SELECT '', gen_random_uuid(), 'big', 'user' || i || '\@big.example.com',
-       (10000000 + i)::text
+       (10000000 + i)::text, jsonb_build_object('pad', repeat('x', $PAD))
 FROM generate_series(1, $BIG) AS i;
 SQL
 $r = http('POST', "$API/List", '{"group_id":"big"}', timeout => slow(20));

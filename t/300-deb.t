@@ -287,7 +287,7 @@ my $body = curl($port, 'Create',
                 '{"group_id":"mygroup","email":"John@Doe.com"}');
 json_is($body,
         '{"invite":{"id":"<uuid>","group_id":"mygroup","email":"john@doe.com",'
-        . '"code":"<code>"}}',
+        . '"code":"<code>","status":"pending","created_at":"<time>"}}',
         'Create returns the invite');
 my $created = eval { JSON::PP->new->decode($body)->{invite} } // {};
 my ($id, $code) = map { $created->{$_} // '' } qw(id code);

@@ -8,10 +8,12 @@
  * libFuzzer target: request body bytes -> ngx_http_invites_json_parse().
  *
  * Whatever the bytes, the parser returns one of its request errors or OK.
- * On OK every present field is within its limit (or flagged too_long), holds
- * no NUL and is valid UTF-8; and the fields are what yajl's tree parser,
- * run independently on the same body, finds there (the last of duplicate
- * keys wins, "" and null mean absent, "groupId" is group_id).
+ * On OK every present string field is within its limit (or flagged
+ * too_long), holds no NUL and is valid UTF-8; and the fields are what
+ * yajl's tree parser, run independently on the same body, finds there (the
+ * last of duplicate keys wins, "" and null mean absent, "groupId" is
+ * group_id; an integer field holds the tree's integer, an object field the
+ * bytes of an object the tree parser reads back).
  */
 
 
@@ -26,16 +28,39 @@ static void fuzz_parse_expect(const u_char *body, size_t len,
     ngx_http_invites_req_t *req, ngx_http_invites_err_e err);
 static void fuzz_parse_reject(const u_char *body, size_t len, yajl_val tree);
 static int fuzz_parse_field_index(const char *key);
+static void fuzz_parse_expect_integer(ngx_http_invites_field_t *f,
+    yajl_val v);
+static void fuzz_parse_expect_object(ngx_http_invites_field_t *f,
+    yajl_val v);
 static int fuzz_parse_whitespace(const u_char *body, size_t len);
 static int fuzz_parse_trailing(const u_char *body, size_t len);
 static int fuzz_parse_has(const u_char *body, size_t len, const char *s);
 
 
-static const size_t  fuzz_parse_limits[] = {
-    NGX_HTTP_INVITES_MAX_FIELD,
-    NGX_HTTP_INVITES_MAX_FIELD,
-    NGX_HTTP_INVITES_MAX_EMAIL,
-    NGX_HTTP_INVITES_MAX_FIELD
+/* what each field takes, written out here rather than read from the table */
+
+#define FUZZ_STRING   1
+#define FUZZ_INTEGER  2
+#define FUZZ_OBJECT   3
+
+typedef struct {
+    const char   *name;
+    int           type;
+    size_t        max;         /* a string's bytes, an object's */
+    long long     lo, hi;      /* an integer's range */
+} fuzz_parse_field_t;
+
+static const fuzz_parse_field_t  fuzz_parse_fields[NGX_HTTP_INVITES_NFIELDS] = {
+    [NGX_HTTP_INVITES_F_ID] = { "id", FUZZ_STRING, 255, 0, 0 },
+    [NGX_HTTP_INVITES_F_GROUP_ID] = { "group_id", FUZZ_STRING, 255, 0, 0 },
+    [NGX_HTTP_INVITES_F_EMAIL] = { "email", FUZZ_STRING, 254, 0, 0 },
+    [NGX_HTTP_INVITES_F_CODE] = { "code", FUZZ_STRING, 255, 0, 0 },
+    [NGX_HTTP_INVITES_F_STATUS] = { "status", FUZZ_STRING, 255, 0, 0 },
+    [NGX_HTTP_INVITES_F_METADATA] = { "metadata", FUZZ_OBJECT, 4096, 0, 0 },
+    [NGX_HTTP_INVITES_F_EXPIRES_IN_DAYS] =
+        { "expires_in_days", FUZZ_INTEGER, 0, 1, 365 },
+    [NGX_HTTP_INVITES_F_LIMIT] = { "limit", FUZZ_INTEGER, 0, 1, 1000 },
+    [NGX_HTTP_INVITES_F_PAGE_TOKEN] = { "page_token", FUZZ_STRING, 255, 0, 0 }
 };
 
 
@@ -61,6 +86,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case NGX_HTTP_INVITES_BAD_CODE:
     case NGX_HTTP_INVITES_NUL_CHAR:
     case NGX_HTTP_INVITES_SURROGATE:
+    case NGX_HTTP_INVITES_BAD_STATUS:
+    case NGX_HTTP_INVITES_BAD_METADATA:
+    case NGX_HTTP_INVITES_LONG_METADATA:
+    case NGX_HTTP_INVITES_BAD_EXPIRES_IN_DAYS:
+    case NGX_HTTP_INVITES_BAD_LIMIT:
+    case NGX_HTTP_INVITES_BAD_PAGE_TOKEN:
         break;
 
     default:
@@ -95,10 +126,34 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             continue;
         }
 
-        fuzz_check(f->len > 0, "a present field is not empty");
-        fuzz_check(f->len <= fuzz_parse_limits[i], "field within its limit");
-        fuzz_check(memchr(f->data, '\0', f->len) == NULL, "no NUL in field");
-        fuzz_check(fuzz_utf8_valid(f->data, f->len), "field is UTF-8");
+        switch (fuzz_parse_fields[i].type) {
+
+        case FUZZ_STRING:
+            fuzz_check(f->len > 0, "a present field is not empty");
+            fuzz_check(f->len <= fuzz_parse_fields[i].max,
+                       "field within its limit");
+            fuzz_check(memchr(f->data, '\0', f->len) == NULL,
+                       "no NUL in field");
+            fuzz_check(fuzz_utf8_valid(f->data, f->len), "field is UTF-8");
+            break;
+
+        case FUZZ_INTEGER:
+            fuzz_check(f->number >= fuzz_parse_fields[i].lo
+                       && f->number <= fuzz_parse_fields[i].hi,
+                       "an integer field within its range");
+            break;
+
+        case FUZZ_OBJECT:
+            fuzz_check(f->json != NULL && f->len >= 2
+                       && f->len <= fuzz_parse_fields[i].max
+                       && f->json >= data && f->json + f->len <= data + size
+                       && f->json[0] == '{' && f->json[f->len - 1] == '}',
+                       "an object field is a slice of the body, {...}");
+            break;
+
+        default:
+            fuzz_fail(__FILE__, __LINE__, "a response-only field is present");
+        }
     }
 
     return 0;
@@ -115,6 +170,7 @@ fuzz_parse_expect(const u_char *body, size_t len, ngx_http_invites_req_t *req,
     char         *copy, errbuf[128];
     size_t        i, slen;
     yajl_val      tree, v;
+    yajl_val      vals[NGX_HTTP_INVITES_NFIELDS];
     const char   *s, *want[NGX_HTTP_INVITES_NFIELDS];
 
     if (fuzz_parse_whitespace(body, len)) {
@@ -142,6 +198,7 @@ fuzz_parse_expect(const u_char *body, size_t len, ngx_http_invites_req_t *req,
     fuzz_check(YAJL_IS_OBJECT(tree), "what the parser accepts is an object");
 
     memset(want, 0, sizeof(want));
+    memset(vals, 0, sizeof(vals));
 
     for (i = 0; i < tree->u.object.len; i++) {
         k = fuzz_parse_field_index(tree->u.object.keys[i]);
@@ -150,15 +207,30 @@ fuzz_parse_expect(const u_char *body, size_t len, ngx_http_invites_req_t *req,
         }
 
         v = tree->u.object.values[i];
+        vals[k] = v;
+
+        if (fuzz_parse_fields[k].type != FUZZ_STRING) {
+            continue;
+        }
 
         fuzz_check(YAJL_IS_STRING(v) || YAJL_IS_NULL(v),
-                   "an accepted known field is a string or null");
+                   "an accepted string field is a string or null");
 
         s = YAJL_IS_STRING(v) ? YAJL_GET_STRING(v) : NULL;
         want[k] = (s && s[0]) ? s : NULL;
     }
 
     for (k = 0; k < NGX_HTTP_INVITES_NFIELDS; k++) {
+        if (fuzz_parse_fields[k].type == FUZZ_INTEGER) {
+            fuzz_parse_expect_integer(&req->field[k], vals[k]);
+            continue;
+        }
+
+        if (fuzz_parse_fields[k].type == FUZZ_OBJECT) {
+            fuzz_parse_expect_object(&req->field[k], vals[k]);
+            continue;
+        }
+
         if (want[k] == NULL) {
             fuzz_check(!req->field[k].present, "field absent as in the tree");
             continue;
@@ -168,7 +240,7 @@ fuzz_parse_expect(const u_char *body, size_t len, ngx_http_invites_req_t *req,
 
         slen = strlen(want[k]);
 
-        if (slen > fuzz_parse_limits[k]) {
+        if (slen > fuzz_parse_fields[k].max) {
             fuzz_check(req->field[k].too_long, "a long field is too_long");
             continue;
         }
@@ -195,8 +267,9 @@ fuzz_parse_expect(const u_char *body, size_t len, ngx_http_invites_req_t *req,
 static void
 fuzz_parse_reject(const u_char *body, size_t len, yajl_val tree)
 {
-    int     k;
-    size_t  i;
+    int       k;
+    size_t    i;
+    yajl_val  v;
 
     if (tree == NULL || !YAJL_IS_OBJECT(tree)
         || !fuzz_utf8_valid(body, len)
@@ -210,10 +283,34 @@ fuzz_parse_reject(const u_char *body, size_t len, yajl_val tree)
 
     for (i = 0; i < tree->u.object.len; i++) {
         k = fuzz_parse_field_index(tree->u.object.keys[i]);
+        v = tree->u.object.values[i];
 
-        if (k >= 0 && !YAJL_IS_STRING(tree->u.object.values[i])
-            && !YAJL_IS_NULL(tree->u.object.values[i]))
-        {
+        if (k < 0 || YAJL_IS_NULL(v)) {
+            continue;
+        }
+
+        switch (fuzz_parse_fields[k].type) {
+
+        case FUZZ_STRING:
+            if (!YAJL_IS_STRING(v)) {
+                return;
+            }
+
+            /* status is checked against its values by List, not here */
+            break;
+
+        case FUZZ_INTEGER:
+            if (!YAJL_IS_INTEGER(v)
+                || YAJL_GET_INTEGER(v) < fuzz_parse_fields[k].lo
+                || YAJL_GET_INTEGER(v) > fuzz_parse_fields[k].hi)
+            {
+                return;
+            }
+
+            break;
+
+        default:
+            /* an object's size, nesting and numbers are not judged */
             return;
         }
     }
@@ -225,23 +322,75 @@ fuzz_parse_reject(const u_char *body, size_t len, yajl_val tree)
 static int
 fuzz_parse_field_index(const char *key)
 {
-    if (strcmp(key, "id") == 0) {
-        return NGX_HTTP_INVITES_F_ID;
-    }
+    int  k;
 
-    if (strcmp(key, "group_id") == 0 || strcmp(key, "groupId") == 0) {
+    if (strcmp(key, "groupId") == 0) {
         return NGX_HTTP_INVITES_F_GROUP_ID;
     }
 
-    if (strcmp(key, "email") == 0) {
-        return NGX_HTTP_INVITES_F_EMAIL;
-    }
-
-    if (strcmp(key, "code") == 0) {
-        return NGX_HTTP_INVITES_F_CODE;
+    for (k = 0; k < NGX_HTTP_INVITES_NFIELDS; k++) {
+        if (fuzz_parse_fields[k].name != NULL
+            && strcmp(key, fuzz_parse_fields[k].name) == 0)
+        {
+            return k;
+        }
     }
 
     return -1;
+}
+
+
+/* an integer field: the tree's integer, or absent */
+
+static void
+fuzz_parse_expect_integer(ngx_http_invites_field_t *f, yajl_val v)
+{
+    if (v == NULL || YAJL_IS_NULL(v)) {
+        fuzz_check(!f->present, "an integer field absent as in the tree");
+        return;
+    }
+
+    fuzz_check(YAJL_IS_INTEGER(v), "an accepted integer field is an integer");
+    fuzz_check(f->present && f->number == YAJL_GET_INTEGER(v),
+               "the integer field holds the tree's integer");
+}
+
+
+/* an object field: bytes that yajl_tree reads back as the same object */
+
+static void
+fuzz_parse_expect_object(ngx_http_invites_field_t *f, yajl_val v)
+{
+    char      *copy, errbuf[128];
+    yajl_val   back;
+
+    if (v == NULL || YAJL_IS_NULL(v)) {
+        fuzz_check(!f->present, "an object field absent as in the tree");
+        return;
+    }
+
+    fuzz_check(YAJL_IS_OBJECT(v), "an accepted object field is an object");
+    fuzz_check(f->present, "the object field is present");
+
+    if (f->too_long) {
+        return;
+    }
+
+    copy = malloc(f->len + 1);
+    if (copy == NULL) {
+        return;
+    }
+
+    memcpy(copy, f->json, f->len);
+    copy[f->len] = '\0';
+
+    back = yajl_tree_parse(copy, errbuf, sizeof(errbuf));
+    free(copy);
+
+    fuzz_check(back != NULL && YAJL_IS_OBJECT(back)
+               && back->u.object.len == v->u.object.len,
+               "the object field's bytes are the object");
+    yajl_tree_free(back);
 }
 
 

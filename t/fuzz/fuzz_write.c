@@ -9,9 +9,12 @@
  * (ngx_http_invites_json_invite, _list, _error).
  *
  * Input: byte 0 picks the writer (its low 2 bits: 0 or 3 invite, 1 list of
- * (b0 >> 2) % 4 invites, 2 error code b0 >> 2); bytes 1-8 are four little-endian 16-bit
- * lengths; the rest is cut into the four strings id, group_id, email, code
- * (a length past the end is clamped).
+ * (b0 >> 2) % 4 invites, 2 error code b0 >> 2); bytes 1-8 are four
+ * little-endian 16-bit lengths; the rest is cut into the four strings id,
+ * group_id, email, code (a length past the end is clamped).  With bit 7 of
+ * byte 0 (invites and lists), an invite's code string is also its
+ * created_at column: whatever its bytes, the writer must show the time
+ * that libc's gmtime_r() gives for them, as RFC 3339 allows it.
  *
  * A writer fails only when a value is not UTF-8; otherwise its output
  * is strict UTF-8, yajl_tree_parse accepts it, and a strict yajl parse gives
@@ -27,6 +30,7 @@
 #include "fuzz_util.h"
 
 #include <string.h>
+#include <time.h>
 
 #include <yajl/yajl_parse.h>
 #include <yajl/yajl_tree.h>
@@ -49,6 +53,7 @@ static int fuzz_write_token(void *data, const u_char *s, size_t len);
 static void fuzz_write_want(fuzz_write_tokens_t *t, const char *s);
 static void fuzz_write_want_str(fuzz_write_tokens_t *t, ngx_str_t *s);
 static void fuzz_write_error(ngx_http_invites_err_e err);
+static void fuzz_write_time(ngx_str_t *column, char *buf);
 
 
 static const yajl_callbacks  fuzz_write_callbacks = {
@@ -69,6 +74,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ngx_int_t                   rc;
     ngx_str_t                   s[4], out;
     fuzz_write_tokens_t         want;
+    char                        times[3][64];
     ngx_http_invites_invite_t   inv[3];
 
     if (size == 0) {
@@ -102,7 +108,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     n = ((data[0] & 3) != 1) ? 1 : (ngx_uint_t) (data[0] >> 2) % 4;
 
+    memset(inv, 0, sizeof(inv));
+
     for (k = 0; k < 3; k++) {
+        if (data[0] & 0x80) {
+            inv[k].value[NGX_HTTP_INVITES_F_CREATED_AT] = s[(k + 3) % 4];
+            fuzz_write_time(&s[(k + 3) % 4], times[k]);
+        }
+
         inv[k].value[NGX_HTTP_INVITES_F_ID] = s[k % 4];
         inv[k].value[NGX_HTTP_INVITES_F_GROUP_ID] = s[(k + 1) % 4];
         inv[k].value[NGX_HTTP_INVITES_F_EMAIL] = s[(k + 2) % 4];
@@ -119,11 +132,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     want.n = 0;
 
     if ((data[0] & 3) != 1) {
-        rc = ngx_http_invites_json_invite(&inv[0], NULL, &out);
+        rc = ngx_http_invites_json_invite(&inv[0], 0, NULL, &out);
         fuzz_write_want(&want, "invite");
 
     } else {
-        rc = ngx_http_invites_json_list(inv, n, NULL, &out);
+        rc = ngx_http_invites_json_list(inv, n, NULL, 0, NULL, &out);
         fuzz_write_want(&want, "invites");
     }
 
@@ -136,6 +149,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fuzz_write_want_str(&want, &inv[k].value[NGX_HTTP_INVITES_F_EMAIL]);
         fuzz_write_want(&want, "code");
         fuzz_write_want_str(&want, &inv[k].value[NGX_HTTP_INVITES_F_CODE]);
+
+        if (data[0] & 0x80) {
+            fuzz_write_want(&want, "created_at");
+            fuzz_write_want(&want, times[k]);
+        }
     }
 
     fuzz_write_check(rc, &out, &want, valid);
@@ -288,4 +306,57 @@ fuzz_write_error(ngx_http_invites_err_e err)
     fuzz_write_want_str(&want, (ngx_str_t *) &e->status_text);
 
     fuzz_write_check(rc, &out, &want, 1);
+}
+
+
+/*
+ * The time a created_at column stands for, written by gmtime_r(): the
+ * decimal microseconds since the epoch of an int8 (another text, which
+ * PostgreSQL never sends, is the epoch), kept within 0000-01-01 and
+ * 9999-12-31 as RFC 3339 has no other years.
+ */
+
+static void
+fuzz_write_time(ngx_str_t *column, char *buf)
+{
+    int         neg;
+    size_t      i;
+    time_t      sec;
+    struct tm   tm;
+    long long   us, ms;
+
+    static const long long  lo = -62167219200000000LL;
+    static const long long  hi = 253402300799999999LL;
+
+    neg = (column->len > 0 && column->data[0] == '-');
+    us = 0;
+
+    for (i = neg; i < column->len; i++) {
+        if (column->data[i] < '0' || column->data[i] > '9') {
+            us = 0;
+            break;
+        }
+
+        if (i - neg == 18) {
+            us = hi;
+            break;
+        }
+
+        us = us * 10 + (column->data[i] - '0');
+    }
+
+    us = neg ? -us : us;
+    us = us < lo ? lo : us > hi ? hi : us;
+
+    /* rounded down to the millisecond, before the epoch too */
+
+    ms = us / 1000 - (us % 1000 < 0);
+    sec = (time_t) (ms / 1000 - (ms % 1000 < 0));
+    ms -= (long long) sec * 1000;
+
+    fuzz_check(gmtime_r(&sec, &tm) != NULL, "gmtime_r");
+
+    snprintf(buf, 64, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+             tm.tm_min, tm.tm_sec, (int) (ms % 1000));
 }

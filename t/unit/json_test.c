@@ -29,6 +29,8 @@ static size_t json_test_unescape(const char *in, u_char *out);
 static void json_test_out(ngx_int_t rc, ngx_str_t *out, const char *expected,
     const char *what);
 static void json_test_error_texts(void);
+static void json_test_time(const char *us, const char *want,
+    const char *name);
 static int json_test_plain(const ngx_str_t *s);
 
 
@@ -98,12 +100,16 @@ main(void)
         }
     }
 
+    /* only m3o's four fields are set: the others are not written */
+    memset(&inv, 0, sizeof(inv));
+    memset(pair, 0, sizeof(pair));
+
     ngx_str_set(&inv.value[NGX_HTTP_INVITES_F_ID], "x\"y\\z");
     ngx_str_set(&inv.value[NGX_HTTP_INVITES_F_GROUP_ID], "line\nbreak\x01");
     ngx_str_set(&inv.value[NGX_HTTP_INVITES_F_EMAIL], "\xc3\xa9@e");
     ngx_str_set(&inv.value[NGX_HTTP_INVITES_F_CODE], "12345678");
 
-    json_test_out(ngx_http_invites_json_invite(&inv, NULL, &out), &out,
+    json_test_out(ngx_http_invites_json_invite(&inv, 0, NULL, &out), &out,
                   "{\"invite\":{\"id\":\"x\\\"y\\\\z\","
                   "\"group_id\":\"line\\nbreak\\u0001\","
                   "\"email\":\"\xc3\xa9@e\",\"code\":\"12345678\"}}",
@@ -112,7 +118,8 @@ main(void)
     ngx_str_set(&inv.value[NGX_HTTP_INVITES_F_ID], "\b\f\r\t\x1f\x7f/");
     ngx_str_set(&inv.value[NGX_HTTP_INVITES_F_GROUP_ID], "");
 
-    json_test_out(ngx_http_invites_json_list(&inv, 1, NULL, &out), &out,
+    json_test_out(ngx_http_invites_json_list(&inv, 1, NULL, 0, NULL, &out),
+                  &out,
                   "{\"invites\":[{\"id\":\"\\b\\f\\r\\t\\u001F\x7f/\","
                   "\"group_id\":\"\","
                   "\"email\":\"\xc3\xa9@e\",\"code\":\"12345678\"}]}",
@@ -126,7 +133,7 @@ main(void)
                 "012\xc3\xa9" "6789abcdef@e");
     ngx_str_set(&inv.value[NGX_HTTP_INVITES_F_CODE], "01234567\n");
 
-    json_test_out(ngx_http_invites_json_invite(&inv, NULL, &out), &out,
+    json_test_out(ngx_http_invites_json_invite(&inv, 0, NULL, &out), &out,
                   "{\"invite\":{\"id\":\"0123456789\\\"abcdef\","
                   "\"group_id\":\"0123456\\\\89abcdef\","
                   "\"email\":\"012\xc3\xa9" "6789abcdef@e\","
@@ -134,7 +141,8 @@ main(void)
                   "a quote, a backslash, UTF-8 or a control found anywhere "
                   "in a long value");
 
-    json_test_out(ngx_http_invites_json_list(&inv, 0, NULL, &out), &out,
+    json_test_out(ngx_http_invites_json_list(&inv, 0, NULL, 0, NULL, &out),
+                  &out,
                   "{\"invites\":[]}", "an empty list is an empty array");
 
     pair[0] = inv;
@@ -143,7 +151,8 @@ main(void)
     ngx_str_set(&pair[1].value[NGX_HTTP_INVITES_F_EMAIL], "\xc3\xa9@e");
     ngx_str_set(&pair[1].value[NGX_HTTP_INVITES_F_CODE], "1");
 
-    json_test_out(ngx_http_invites_json_list(pair, 2, NULL, &out), &out,
+    json_test_out(ngx_http_invites_json_list(pair, 2, NULL, 0, NULL, &out),
+                  &out,
                   "{\"invites\":[{\"id\":\"0123456789\\\"abcdef\","
                   "\"group_id\":\"0123456\\\\89abcdef\","
                   "\"email\":\"012\xc3\xa9" "6789abcdef@e\","
@@ -154,7 +163,8 @@ main(void)
 
     pair[0] = pair[1];
 
-    json_test_out(ngx_http_invites_json_list(pair, 2, NULL, &out), &out,
+    json_test_out(ngx_http_invites_json_list(pair, 2, NULL, 0, NULL, &out),
+                  &out,
                   "{\"invites\":[{\"id\":\"a\",\"group_id\":\"g\","
                   "\"email\":\"\xc3\xa9@e\",\"code\":\"1\"},"
                   "{\"id\":\"a\",\"group_id\":\"g\","
@@ -173,14 +183,30 @@ main(void)
 
     json_test_error_texts();
 
+    json_test_time("0", "1970-01-01T00:00:00.000Z", "the epoch");
+    json_test_time("-1", "1969-12-31T23:59:59.999Z",
+                   "a microsecond before it, rounded down");
+    json_test_time("951827696789999", "2000-02-29T12:34:56.789Z",
+                   "a leap day, milliseconds cut, not rounded");
+    json_test_time("253402300799999999", "9999-12-31T23:59:59.999Z",
+                   "the last time RFC 3339 has");
+    json_test_time("253402300800000000", "9999-12-31T23:59:59.999Z",
+                   "later ones are written as that");
+    json_test_time("9223372036854775807", "9999-12-31T23:59:59.999Z",
+                   "the largest int8 as well");
+    json_test_time("-62167219200000001", "0000-01-01T00:00:00.000Z",
+                   "and earlier ones as the first");
+
     ngx_str_set(&inv.value[NGX_HTTP_INVITES_F_EMAIL], "\xff");
 
-    json_test_out(ngx_http_invites_json_invite(&inv, NULL, &out), &out, NULL,
+    json_test_out(ngx_http_invites_json_invite(&inv, 0, NULL, &out), &out,
+                  NULL,
                   "writer refuses a value that is not UTF-8");
 
     ngx_str_set(&inv.value[NGX_HTTP_INVITES_F_EMAIL], "\xed\xa0\x80@e");
 
-    json_test_out(ngx_http_invites_json_invite(&inv, NULL, &out), &out, NULL,
+    json_test_out(ngx_http_invites_json_invite(&inv, 0, NULL, &out), &out,
+                  NULL,
                   "writer refuses a UTF-8-encoded surrogate");
 
     printf("1..%d\n", json_test_n);
@@ -308,4 +334,26 @@ json_test_plain(const ngx_str_t *s)
     }
 
     return 1;
+}
+
+
+/* a created_at column of microseconds, as the writer shows it */
+
+static void
+json_test_time(const char *us, const char *want, const char *name)
+{
+    char                        expect[256];
+    ngx_str_t                   out;
+    ngx_http_invites_invite_t   inv;
+
+    memset(&inv, 0, sizeof(inv));
+    ngx_str_set(&inv.value[NGX_HTTP_INVITES_F_ID], "i");
+    inv.value[NGX_HTTP_INVITES_F_CREATED_AT].data = (u_char *) us;
+    inv.value[NGX_HTTP_INVITES_F_CREATED_AT].len = strlen(us);
+
+    snprintf(expect, sizeof(expect),
+             "{\"invite\":{\"id\":\"i\",\"created_at\":\"%s\"}}", want);
+
+    json_test_out(ngx_http_invites_json_invite(&inv, 0, NULL, &out), &out,
+                  expect, name);
 }

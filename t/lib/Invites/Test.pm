@@ -23,6 +23,9 @@ package Invites::Test;
 # Block sections (Test::Base: `--- name [filters]`, `--- name: value`):
 #   config            inside the single `server {}` (listen 127.0.0.1:<port>,
 #                     server_name localhost). Missing: the previous block's.
+#                     Every http {} starts with "invites_fields m3o;" (the
+#                     m3o contract, byte for byte); a block of the
+#                     lifecycle's fields says "invites_fields all;" below.
 #   http_config       inside `http {}`; without one, default_http_config() is
 #                     used (`invites_db "$TEST_NGINX_PG_CONNINFO";` unless
 #                     TEST_INVITES_NO_MODULE is set).
@@ -47,7 +50,8 @@ package Invites::Test;
 #   response_body_like / response_body_unlike   regex, /s, not anchored.
 #   response_body_json  (extension) the body must be JSON and cmp_deeply the
 #                     expected JSON, where the strings "<uuid>" (lowercase
-#                     UUID v4), "<code>" (8 digits), "<any>" and
+#                     UUID v4), "<code>" (8 digits), "<time>" (RFC 3339
+#                     UTC with milliseconds), "<any>" and
 #                     "<re:REGEX>" are matchers (in JSON text a regex
 #                     backslash is written "\\"). `eval` may return a Perl
 #                     structure using Test::Deep matchers (re, ignore, bag,
@@ -489,6 +493,10 @@ sub _write_conf {
         unless $mode =~ /^(?:on|off|)$/;
     my $pipeline = $ENV{TEST_INVITES_NO_MODULE} || $mode eq ''
                  ? '' : "    invites_db_pipeline $mode;\n";
+    # the m3o contract by default: blocks of the lifecycle's fields say
+    # "invites_fields all;" in their server or location
+    my $fields = $ENV{TEST_INVITES_NO_MODULE} ? ''
+               : "    invites_fields m3o;\n";
     my $http = defined $a{http_config} ? $a{http_config} : default_http_config();
     my $master = ($a{master} // $NGX{master}) ? 'on' : 'off';
     my $workers = $a{workers} // $NGX{workers};
@@ -515,7 +523,7 @@ http {
     uwsgi_temp_path $root/uwsgi_temp;
     scgi_temp_path $root/scgi_temp;
     default_type text/plain;
-$pipeline
+$pipeline$fields
 CONF
     $conf .= _expand($http) . <<"CONF";
 
@@ -895,6 +903,8 @@ sub _json_expected {
         return $v if ref $v || !defined $v;
         return Test::Deep::re($UUID_RE) if $v eq '<uuid>';
         return Test::Deep::re(qr/\A\d{8}\z/) if $v eq '<code>';
+        return Test::Deep::re(qr/\A\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\z/)
+            if $v eq '<time>';
         return Test::Deep::ignore() if $v eq '<any>';
         return Test::Deep::re(qr/$1/) if $v =~ /\A<re:(.*)>\z/s;
         return $v;
