@@ -345,10 +345,22 @@ say '| endpoint | module (wrk) | pgbench |';
 say '|---|---|---|';
 say '| Read by code | a random code of the 100,000 | the same: `random(0, 99999)` through the code formula |';
 say "| Read by id | a random id of $m{read_ids} sampled from the seed | the same $m{read_ids} ids, picked by an `\\if` tree (pgbench has no strings but `-D`) |";
-say '| List by group | a random group 1..1000 (100 rows) | the same |';
+say '| List by group | a random group 1..1000 (100 rows); the module sends '
+  . 'status NULL and LIMIT 1001 (its page of 1000 and one) | the same '
+  . 'group, NULL and 1001 |';
 say '| Create (new) | tenant `\'\'`, a random group 1001..2000, an email never used; the module draws id and code | a random tenant of 1..9·10¹⁸ with a fixed id, email and code: pgbench cannot make a new UUID per transaction, and the tenant leads every key, so each insert is new and lands at a random place in every index, as the module\'s do |';
 say '| Create (repeat) | a random pair of group 1..1000 and user0..user99 (all exist) | the same pairs (`\\if` tree); fixed id and code (the module sends random ones; the insert conflicts on the pair either way) |';
 say '| Delete | tenant `\'\'`, a different pooled id per request | one fixed id in a different pooled tenant per transaction (`permute`) |';
+say '';
+say '- **NULL parameters**: Create sends expiry and metadata NULL, List status '
+  . 'NULL, as the module does by default. In pgbench\'s '
+  . 'scripts they are variables that have no value (`:null_*`), which '
+  . '`-M prepared` binds as SQL NULL (run.sh checks it of its pgbench): the '
+  . 'server prepares the module\'s text and plans NULL as a parameter, as '
+  . 'for the module, rather than as a literal it would fold. pgbench '
+  . 'prepares without parameter types, so the server infers them; they are '
+  . 'the module\'s, but for Create\'s expiry (`$6 * interval`), inferred '
+  . '`float8` where the module declares `int8`.';
 say '';
 say '- **return 200**: `location = /static { default_type application/json; return 200 \'<137-byte invite>\'; }`, '
   . 'sent a POST with a 150-byte JSON body, built per request by the same Lua code path.';

@@ -68,6 +68,8 @@ PG_WARMUP=${BENCH_PG_WARMUP:-$((SMOKE ? 1 : 2))}
 # every delete of a point must find a row: the pool outlasts the fastest
 # delete rate seen here (~15k/s) with room to spare
 DEL_POOL=${BENCH_DELETE_POOL:-$((SECS * 40000 > 40000 ? SECS * 40000 : 40000))}
+# the page of a List without "limit": the module asks for one row more
+LIST_LIMIT=1000
 
 # fixed values where pgbench cannot make a new string per transaction
 CREATE_ID=00000000-0000-4000-8000-00000000c0de
@@ -271,7 +273,11 @@ SQL
 # pgbench scripts: the statement text comes from ops.c itself; each $n's
 # first use becomes a pgbench variable (pgbench numbers them in order of
 # appearance, so they stay $1..$k) and later uses stay $n, so the server
-# prepares exactly the module's text
+# prepares exactly the module's text.  Where the module sends SQL NULL the
+# variable is a null_* one, which nothing defines: -M prepared binds a
+# variable without a value as NULL (checked by pgbench_null_check), so
+# the NULL is a parameter, as the module's, and not a literal the planner
+# would fold into another plan.
 pgbench_scripts() {
     local stmts
 
@@ -336,19 +342,21 @@ my %script = (
 
     list => $tenant
         . "\\set g random(1, 1000)\n"
-        . stmt('invites_list_group', 'tenant', 'g'),
+        . stmt('invites_list_group', 'tenant', 'g', 'null_status',
+               'list_rows'),
 
     create => "\\set t random(1, 9000000000000000000)\n"
         . "\\set g random(1001, 2000)\n"
         . stmt('invites_create', 't', 'create_id', 'g', 'create_email',
-               'create_code'),
+               'create_code', 'null_expiry', 'null_metadata'),
 
     create_repeat => $tenant
         . "\\set g random(1, 1000)\n"
         . "\\set r random(0, 99)\n"
         . tree(0, 100,
                sub { stmt('invites_create', 'tenant', 'repeat_id', 'g',
-                          "email_$_[0]", 'repeat_code') }),
+                          "email_$_[0]", 'repeat_code', 'null_expiry',
+                          'null_metadata') }),
 
     delete => "\\set i :i + 1\n"
         . "\\set k mod(:client_id + (:i - 1) * :nclients, :pool)\n"
@@ -374,7 +382,7 @@ PERL
     PGB_DEFS=(-D i=0 -D "create_id=$CREATE_ID" -D create_email=new@example.com
               -D create_code=10000000 -D "repeat_id=$REPEAT_ID"
               -D repeat_code=10000001 -D "delete_id=$DELETE_ID"
-              -D "pool=$DEL_POOL")
+              -D "pool=$DEL_POOL" -D "list_rows=$((LIST_LIMIT + 1))")
     local i=0 id
     while read -r id; do
         PGB_DEFS+=(-D "id_$i=$id")
@@ -383,6 +391,27 @@ PERL
     for i in $(seq 0 99); do
         PGB_DEFS+=(-D "email_$i=user$i@example.com")
     done
+}
+
+
+# pgbench_null_check: the scripts' NULL parameters are variables without a
+# value (null_*), which pgbench -M prepared binds as SQL NULL; a pgbench
+# that sends anything else, or refuses them, fails here rather than
+# measuring other statements than the module's
+pgbench_null_check() {
+    local d
+
+    for d in "${PGB_DEFS[@]}"; do
+        [[ "$d" != null_* ]] || die "pgbench: $d must have no value"
+    done
+
+    printf 'SELECT 1 / (:null_check::text IS NULL)::int;\n' \
+        >"$DIR/pgbench/null_check.sql"
+    pgbench -n -M prepared -h "$DIR/pg" -p "$PG_PORT" -U invites -t 1 \
+        -f "$DIR/pgbench/null_check.sql" invites >"$DIR/pgbench.out" 2>&1 \
+        || { cat "$DIR/pgbench.out" >&2
+             die "this pgbench does not bind a variable without a value" \
+                 "as NULL: the NULL parameters cannot be sent"; }
 }
 
 
@@ -446,6 +475,7 @@ http {
 
         location /invites/Invites/ {
             invites_api;
+            invites_list_limit $LIST_LIMIT;
         }
 
         $status
@@ -915,6 +945,7 @@ main() {
     pg_setup
     seed
     pgbench_scripts
+    pgbench_null_check
     machine
 
     if has_part throughput; then
