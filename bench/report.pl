@@ -72,7 +72,8 @@ my $unix = ($m{db_transport} // 'tcp') eq 'unix';
 my ($same, $tr) = $unix ? ('pg_unix', 'Unix') : ('pg_tcp', 'TCP');
 my @conns = split ' ', $m{conns} // '1 16 64';
 my @workers = split ' ', $m{workers} // '1 2';
-my @all_eps = qw(read_code read_id list create create_repeat delete);
+my @all_eps = qw(read_code read_id list create create_repeat delete redeem
+                 revoke);
 my @eps = grep { $r{module}{$_} } @all_eps;
 my %label = (
     static        => 'return 200',
@@ -82,6 +83,8 @@ my %label = (
     create        => 'Create (new)',
     create_repeat => 'Create (repeat)',
     delete        => 'Delete',
+    redeem        => 'Redeem (by code)',
+    revoke        => 'Revoke',
 );
 
 sub pts {
@@ -323,10 +326,14 @@ say '';
 say "- **Seed**: 100,000 invites in the default tenant (`''`), group `n % 1000 + 1` "
   . '(100 each), email `user<n / 1000>@example.com` (every group holds user0..user99), '
   . 'code `10000000 + 7919·n mod 9·10⁷` (unique, and computable by pgbench), id '
-  . '`gen_random_uuid()`. Beside them two delete pools of '
-  . "$m{delete_pool} rows each, refilled before every Delete point.";
+  . '`gen_random_uuid()`. Beside them the pools of the writing endpoints, '
+  . "$m{pool} rows each, refilled before every point that takes from them: "
+  . 'two for Delete and two for Revoke (one the module\'s, one pgbench\'s, '
+  . 'see below), and one for Redeem that both take from: pending invites of '
+  . 'the default tenant whose codes continue the formula from n = 100,000. '
+  . 'Refilling makes what was redeemed or revoked pending again.';
 say '- **PostgreSQL**: durable defaults (fsync, synchronous_commit, full_page_writes on), '
-  . 'so Create and Delete wait for a WAL flush per commit; shared_buffers 512MB, '
+  . 'so Create, Delete, Redeem and Revoke wait for a WAL flush per commit; shared_buffers 512MB, '
   . 'max_connections 200, max_wal_size 8GB, checkpoint_timeout 30min, jit off. '
   . 'pgbench\'s sessions use plan_cache_mode=force_generic_plan, the plans the '
   . 'module\'s long-lived connections settle on after five executions.';
@@ -351,9 +358,11 @@ say '| List by group | a random group 1..1000 (100 rows); the module sends '
 say '| Create (new) | tenant `\'\'`, a random group 1001..2000, an email never used; the module draws id and code | a random tenant of 1..9·10¹⁸ with a fixed id, email and code: pgbench cannot make a new UUID per transaction, and the tenant leads every key, so each insert is new and lands at a random place in every index, as the module\'s do |';
 say '| Create (repeat) | a random pair of group 1..1000 and user0..user99 (all exist) | the same pairs (`\\if` tree); fixed id and code (the module sends random ones; the insert conflicts on the pair either way) |';
 say '| Delete | tenant `\'\'`, a different pooled id per request | one fixed id in a different pooled tenant per transaction (`permute`) |';
+say '| Redeem (by code) | tenant `\'\'`, a different code of the Redeem pool per request (in random order), no email (NULL) | the same pool\'s codes, one per transaction, through the code formula from `permute` |';
+say '| Revoke | tenant `\'\'`, a different pooled id per request (in random order) | one fixed id in a different pooled tenant per transaction (`permute`), as Delete |';
 say '';
 say '- **NULL parameters**: Create sends expiry and metadata NULL, List status '
-  . 'NULL, as the module does by default. In pgbench\'s '
+  . 'NULL, Redeem email NULL, as the module does by default. In pgbench\'s '
   . 'scripts they are variables that have no value (`:null_*`), which '
   . '`-M prepared` binds as SQL NULL (run.sh checks it of its pgbench): the '
   . 'server prepares the module\'s text and plans NULL as a parameter, as '
@@ -410,6 +419,29 @@ if ($rss{first} && $rss{all} && $rss{first}{kb}) {
         $rss{all}{n}, $rss{first}{n}, $g, abs($g) <= 5 ? 'met' : 'not met';
 }
 say '';
+
+# the lifecycle's: Redeem and Revoke against pgbench's same UPDATE
+my @life = grep { $r{module}{$_} } qw(redeem revoke);
+
+if (@life && grep { $_ == 16 } @conns) {
+    say '## Against the targets of the lifecycle issue';
+    say '';
+    say "Ratios are vs pgbench over $tr, the module's transport, running the "
+      . "module's own statement (one conditional UPDATE … RETURNING).";
+    say '';
+    say '| target | measured | |';
+    say '|---|---|---|';
+    for my $ep (@life) {
+        for my $w (@workers) {
+            my $q = median(ratios(pts('module', $ep, $w, 16),
+                                  pts($same, $ep, '-', 16)));
+            next unless defined $q;
+            say sprintf '| %s ≥ 0.8× pgbench %s, 16 clients, w%d | %.2f× | %s |',
+                $label{$ep}, $tr, $w, $q, $q >= 0.8 ? 'met' : 'not met';
+        }
+    }
+    say '';
+}
 
 my @notes = rows('notes.txt');
 if (%err || @notes) {

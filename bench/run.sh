@@ -42,7 +42,7 @@ else
 fi
 
 WORKERS=${BENCH_WORKERS:-1 2}
-ENDPOINTS=${BENCH_ENDPOINTS:-read_code read_id list create create_repeat delete}
+ENDPOINTS=${BENCH_ENDPOINTS:-read_code read_id list create create_repeat delete redeem revoke}
 DB_POOL=${BENCH_DB_POOL:-16}
 PIPELINE=${BENCH_PIPELINE:-off}
 # on: an invites_status location, and so the metrics counted per request
@@ -65,9 +65,10 @@ RSS_FIRST=10000
 CG_WARMUP=50
 PG_SAMPLING=${BENCH_PG_SAMPLING:-0.1}
 PG_WARMUP=${BENCH_PG_WARMUP:-$((SMOKE ? 1 : 2))}
-# every delete of a point must find a row: the pool outlasts the fastest
-# delete rate seen here (~15k/s) with room to spare
-DEL_POOL=${BENCH_DELETE_POOL:-$((SECS * 40000 > 40000 ? SECS * 40000 : 40000))}
+# every Delete, Redeem and Revoke of a point must find its row: each pool
+# outlasts the fastest delete rate seen here (~15k/s) with room to spare
+# (BENCH_DELETE_POOL is the older name)
+POOL=${BENCH_POOL:-${BENCH_DELETE_POOL:-$((SECS * 40000 > 40000 ? SECS * 40000 : 40000))}}
 # the page of a List without "limit": the module asks for one row more
 LIST_LIMIT=1000
 
@@ -75,6 +76,7 @@ LIST_LIMIT=1000
 CREATE_ID=00000000-0000-4000-8000-00000000c0de
 REPEAT_ID=00000000-0000-4000-8000-0000000fee11
 DELETE_ID=00000000-0000-4000-8000-0000000de1e7
+REVOKE_ID=00000000-0000-4000-8000-0000000ae0ce
 
 DIR=""
 PG_PORT=""
@@ -214,7 +216,10 @@ SQL
 # 100,000 invites in the default tenant: group n % 1000 + 1 (100 each),
 # email user<n / 1000>@example.com (so every group holds user0..user99),
 # code 10000000 + n * 7919 mod 90000000 (unique: 7919 is prime to 9*10^7,
-# and pgbench can compute it).  Beside them, the two delete pools.
+# and pgbench can compute it).  Beside them, the pools the writing
+# endpoints consume (see refill): Delete's two, Redeem's one (pending
+# invites whose codes continue the formula from n = 100,000, so pgbench
+# computes them too) and Revoke's two.
 seed() {
     mkdir -p "$DIR/data"
 
@@ -232,41 +237,91 @@ SELECT row_number() OVER () - 1 AS r, id
 
 CREATE TABLE bench_del_pool (n int PRIMARY KEY, id uuid NOT NULL);
 INSERT INTO bench_del_pool
-SELECT n, gen_random_uuid() FROM generate_series(1, $DEL_POOL) AS n;
+SELECT n, gen_random_uuid() FROM generate_series(1, $POOL) AS n;
+
+INSERT INTO invites (tenant, id, group_id, email, code)
+SELECT '', gen_random_uuid(), 'redeem', 'redeem' || p || '@example.com',
+       (10000000 + ((100000 + p)::bigint * 7919) % 90000000)::text
+  FROM generate_series(0, $POOL - 1) AS p;
+
+CREATE TABLE bench_rev_pool (n int PRIMARY KEY, id uuid NOT NULL);
+INSERT INTO bench_rev_pool
+SELECT n, gen_random_uuid() FROM generate_series(1, $POOL) AS n;
+
+INSERT INTO invites (tenant, id, group_id, email, code)
+SELECT '', id, 'rev', 'rev' || n || '@example.com', 'v' || n
+  FROM bench_rev_pool;
+
+INSERT INTO invites (tenant, id, group_id, email, code)
+SELECT k::text, '$REVOKE_ID', 'rev', 'rev@example.com', 'v'
+  FROM generate_series(1, $POOL) AS k;
 SQL
 
-    refill_delete module
-    refill_delete pgbench
-    psql_q -c 'VACUUM ANALYZE invites, bench_del_pool' >/dev/null
+    refill delete module
+    refill delete pgbench
+    psql_q -c 'VACUUM ANALYZE invites, bench_del_pool, bench_rev_pool' \
+        >/dev/null
 
-    psql_q -c "SELECT code FROM invites WHERE tenant = '' AND code ~ '^[0-9]'" \
+    psql_q -c "SELECT code FROM invites WHERE tenant = '' AND group_id ~ '^[0-9]+\$'" \
         >"$DIR/data/codes.txt"
     psql_q -c 'SELECT id FROM bench_read_ids ORDER BY r' >"$DIR/data/ids.txt"
     psql_q -c 'SELECT id FROM bench_del_pool ORDER BY n' \
         >"$DIR/data/del_ids.txt"
+    # in no order, as pgbench's permute() takes its pools
+    psql_q -c "SELECT code FROM invites WHERE tenant = '' AND group_id = 'redeem' ORDER BY random()" \
+        >"$DIR/data/redeem_codes.txt"
+    psql_q -c 'SELECT id FROM bench_rev_pool ORDER BY random()' \
+        >"$DIR/data/rev_ids.txt"
 
     [ "$(wc -l <"$DIR/data/codes.txt")" -eq 100000 ] \
         || die "the seed does not hold 100,000 codes"
+    [ "$(wc -l <"$DIR/data/redeem_codes.txt")" -eq "$POOL" ] \
+        || die "the Redeem pool does not hold $POOL codes"
 }
 
 
-# puts back what the last delete point took: the module deletes by id in
-# the default tenant; pgbench, which cannot make a new UUID per
-# transaction, deletes one fixed id in tenants 1..pool
-refill_delete() {
-    if [ "$1" = module ]; then
-        psql_q >/dev/null <<SQL
+# refill ENDPOINT WHO: puts back what the last point of a writing endpoint
+# took, for the module or pgbench.  Delete: the module deletes by id in the
+# default tenant; pgbench, which cannot make a new UUID per transaction,
+# deletes one fixed id in tenants 1..pool.  Revoke: the same two ways, on
+# pools of their own.  Redeem: both redeem by code the same pending
+# invites of the default tenant.  What was revoked or redeemed is pending
+# again.
+refill() {
+    case "$1 $2" in
+        "delete module")
+            psql_q >/dev/null <<SQL
 INSERT INTO invites (tenant, id, group_id, email, code)
 SELECT '', id, 'del', 'del' || n || '@example.com', 'd' || n
   FROM bench_del_pool ON CONFLICT DO NOTHING;
 SQL
-    else
-        psql_q >/dev/null <<SQL
+            ;;
+        "delete pgbench")
+            psql_q >/dev/null <<SQL
 INSERT INTO invites (tenant, id, group_id, email, code)
 SELECT k::text, '$DELETE_ID', 'del', 'del@example.com', 'd'
-  FROM generate_series(1, $DEL_POOL) AS k ON CONFLICT DO NOTHING;
+  FROM generate_series(1, $POOL) AS k ON CONFLICT DO NOTHING;
 SQL
-    fi
+            ;;
+        "redeem "*)
+            psql_q >/dev/null <<SQL
+UPDATE invites SET status = 'pending', accepted_at = NULL
+ WHERE tenant = '' AND group_id = 'redeem' AND status <> 'pending';
+SQL
+            ;;
+        "revoke module")
+            psql_q >/dev/null <<SQL
+UPDATE invites SET status = 'pending', revoked_at = NULL
+ WHERE tenant = '' AND group_id = 'rev' AND status <> 'pending';
+SQL
+            ;;
+        "revoke pgbench")
+            psql_q >/dev/null <<SQL
+UPDATE invites SET status = 'pending', revoked_at = NULL
+ WHERE id = '$REVOKE_ID' AND status <> 'pending';
+SQL
+            ;;
+    esac
 }
 
 
@@ -319,6 +374,10 @@ sub stmt {
     return "$text;\n";
 }
 
+# the prelude of a pool's script: k runs over 0..pool-1, each value taken
+# by one transaction of one client (the counter i counts from 1)
+my $pool = "\\set k mod(:client_id + (:i - 1) * :nclients, :pool)\n";
+
 # a binary tree of \if on :r over 0..n-1, leaf i running stmt with the
 # string variable prefix_i: pgbench cannot index a list of strings
 sub tree {
@@ -358,10 +417,19 @@ my %script = (
                           "email_$_[0]", 'repeat_code', 'null_expiry',
                           'null_metadata') }),
 
-    delete => "\\set i :i + 1\n"
-        . "\\set k mod(:client_id + (:i - 1) * :nclients, :pool)\n"
+    delete => "\\set i :i + 1\n" . $pool
         . "\\set t 1 + permute(:k, :pool)\n"
         . stmt('invites_delete', 't', 'delete_id'),
+
+    # the Redeem pool's codes, as seed() computes them
+    redeem => $tenant . $pool
+        . "\\set n 100000 + permute(:k, :pool)\n"
+        . "\\set code 10000000 + mod(:n * 7919, 90000000)\n"
+        . stmt('invites_redeem_code', 'tenant', 'code', 'null_email'),
+
+    revoke => "\\set i :i + 1\n" . $pool
+        . "\\set t 1 + permute(:k, :pool)\n"
+        . stmt('invites_revoke', 't', 'revoke_id'),
 );
 
 # pgbench's own pipelining: one transaction sends depth reads, each with
@@ -382,7 +450,8 @@ PERL
     PGB_DEFS=(-D i=0 -D "create_id=$CREATE_ID" -D create_email=new@example.com
               -D create_code=10000000 -D "repeat_id=$REPEAT_ID"
               -D repeat_code=10000001 -D "delete_id=$DELETE_ID"
-              -D "pool=$DEL_POOL" -D "list_rows=$((LIST_LIMIT + 1))")
+              -D "revoke_id=$REVOKE_ID" -D "pool=$POOL"
+              -D "list_rows=$((LIST_LIMIT + 1))")
     local i=0 id
     while read -r id; do
         PGB_DEFS+=(-D "id_$i=$id")
@@ -415,11 +484,12 @@ pgbench_null_check() {
 }
 
 
-# note_exhausted WHO CLIENTS REP N: a Delete point that outran its pool
+# note_exhausted EP WHO CLIENTS REP N: a point of a writing endpoint that
+# outran its pool
 note_exhausted() {
-    if [ "$4" -gt "$DEL_POOL" ]; then
-        echo "delete, $1, c=$2, rep $3: $(($4 - DEL_POOL)) of $4 found" \
-             "nothing (pool $DEL_POOL)" >>"$DIR/notes.txt"
+    if [ "$5" -gt "$POOL" ]; then
+        echo "$1, $2, c=$3, rep $4: $(($5 - POOL)) of $5 found" \
+             "nothing to change (pool $POOL)" >>"$DIR/notes.txt"
     fi
 
     return 0
@@ -674,9 +744,9 @@ keep() {
 
     record "$rep $kind $ep $w $c $rps $p50 $p99 $err $p99c"
     point_log "$rep" "$c" "$ep" "$who" "$rps" "$p50" "$p99" "${err#0}"
-    if [ "$ep" = delete ]; then
-        note_exhausted "$who" "$c" "$rep" "$n"
-    fi
+    case "$ep" in
+        delete|redeem|revoke) note_exhausted "$ep" "$who" "$c" "$rep" "$n" ;;
+    esac
 }
 
 
@@ -697,7 +767,7 @@ measure() {
 
             for ep in $ENDPOINTS; do
                 for w in $WORKERS; do
-                    [ "$ep" = delete ] && refill_delete module
+                    refill "$ep" module
                     read -r n rps p50 p99 err p99c \
                         < <(run_wrk "$ep" "${HTTP_PORT[w$w]}" "$c" "$SECS")
                     keep "$rep" module "$ep" "$w" "$c" "module w$w" \
@@ -713,7 +783,7 @@ measure() {
 
                 for kind in $kinds; do
                     host=$(pg_host "${kind#pg_}")
-                    [ "$ep" = delete ] && refill_delete pgbench
+                    refill "$ep" pgbench
 
                     # pipelined: reads per second, latencies of a whole batch
                     script=$ep
@@ -767,8 +837,11 @@ measure_callgrind() {
     : >"$DIR/callgrind.tsv"
 
     for ep in static $ENDPOINTS; do
-        [ "$ep" = delete ] && refill_delete module
+        refill "$ep" module
         run_wrk "$ep" "$port" 1 600 "$CG_WARMUP" >/dev/null
+        # the measured run starts again at its pool's first row, which the
+        # warm-up took: put it back
+        refill "$ep" module
         callgrind_control -z "$VG_PID" >/dev/null 2>&1
         read -r n _ _ _ _ < <(run_wrk "$ep" "$port" 1 600 "$CG_REQUESTS")
 
@@ -901,7 +974,7 @@ machine() {
         printf 'db_transport\t%s\n' "$DB_TRANSPORT"
         printf 'pgbench_pipeline\t%s\n' "$PGB_PIPE"
         printf 'read_ids\t%s\n' "$READ_IDS"
-        printf 'delete_pool\t%s\n' "$DEL_POOL"
+        printf 'pool\t%s\n' "$POOL"
         printf 'cg_requests\t%s\n' "$CG_REQUESTS"
         printf 'rss_requests\t%s\n' "$RSS_REQUESTS"
         printf 'pg_warmup\t%s\n' "$PG_WARMUP"
