@@ -130,6 +130,9 @@ say "| $_->[0] | $_->[1] |" for
     ['Pool', "invites_db_pool $m{db_pool} per worker, over "
              . ($unix ? 'the Unix socket' : 'TCP') . ', invites_db_pipeline '
              . ($m{pipeline} // 'off')],
+    ['Responses', 'invites_fields ' . ($m{fields} // 'all')
+                  . (($m{fields} // 'all') eq 'm3o'
+                     ? " (m3o's four fields)" : ' (every field)')],
     ['Load average', ($m{load_start} // '?') . ' at the start, '
                      . ($m{load_end} // '?') . ' at the end (1, 5, 15 min; '
                      . 'anything above the clients\' own share is other work)'];

@@ -56,6 +56,12 @@ case "$DB_TRANSPORT" in
     tcp|unix) ;;
     *) echo "BENCH_DB_TRANSPORT: tcp or unix" >&2; exit 2 ;;
 esac
+# the invites_fields of the bench's nginx: every field, or m3o's four
+FIELDS=${BENCH_FIELDS:-all}
+case "$FIELDS" in
+    all|m3o) ;;
+    *) echo "BENCH_FIELDS: all or m3o" >&2; exit 2 ;;
+esac
 # > 0: also pgbench with \startpipeline, this many reads per transaction
 PGB_PIPE=${BENCH_PGBENCH_PIPELINE:-0}
 # perf needs perf_event_open(), which containers often refuse: not in smoke
@@ -546,6 +552,7 @@ http {
         location /invites/Invites/ {
             invites_api;
             invites_list_limit $LIST_LIMIT;
+            invites_fields $FIELDS;
         }
 
         $status
@@ -975,6 +982,7 @@ machine() {
         printf 'pgbench_pipeline\t%s\n' "$PGB_PIPE"
         printf 'read_ids\t%s\n' "$READ_IDS"
         printf 'pool\t%s\n' "$POOL"
+        printf 'fields\t%s\n' "$FIELDS"
         printf 'cg_requests\t%s\n' "$CG_REQUESTS"
         printf 'rss_requests\t%s\n' "$RSS_REQUESTS"
         printf 'pg_warmup\t%s\n' "$PG_WARMUP"
