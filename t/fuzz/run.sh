@@ -85,6 +85,12 @@ for t in $TARGETS; do
         log "fuzz_$t FAILED:"
         grep -E 'ERROR|invariant|SUMMARY|^artifact|Test unit written' \
             "$OUT/$t.log" >&2 || tail -30 "$OUT/$t.log" >&2
+        # the input itself, so that a CI log alone reproduces it
+        for a in "$OUT/$t"-*; do
+            [ -f "$a" ] || continue
+            log "input $a:"
+            od -An -c "$a" | head -n 40 >&2
+        done
     fi
     i=$((i + 1))
 
