@@ -58,6 +58,7 @@ struct ngx_http_invites_db_conn_s {
     unsigned                         flushing:1;
     unsigned                         failed:1;
     unsigned                         versioned:1;   /* its schema is read */
+    unsigned                         read_only:1;   /* said so in the log */
     unsigned                         tcp_nopush:1;
 };
 
@@ -122,7 +123,7 @@ static void ngx_http_invites_db_report(ngx_http_invites_db_t *db,
 static void ngx_http_invites_db_state(ngx_http_invites_db_conn_t *pc,
     ngx_http_invites_db_state_e state);
 static void ngx_http_invites_db_answer(ngx_http_invites_db_query_t *q,
-    ngx_http_invites_err_e err, PGresult *res);
+    ngx_http_invites_err_e err, PGresult *res, ngx_http_invites_db_conn_t *pc);
 
 
 static u_char  ngx_http_invites_db_msg[512];
@@ -435,7 +436,7 @@ ngx_http_invites_db_dispatch(ngx_http_invites_db_t *db, ngx_uint_t fail)
 
             ngx_http_invites_db_cancel(q);
             ngx_http_invites_db_answer(q, NGX_HTTP_INVITES_DB_UNAVAILABLE,
-                                       NULL);
+                                       NULL, NULL);
         }
     }
 
@@ -529,6 +530,7 @@ ngx_http_invites_db_open(ngx_http_invites_db_t *db)
     pc->flushing = 0;
     pc->failed = 0;
     pc->versioned = 0;
+    pc->read_only = 0;
     pc->tcp_nopush = 0;
     pc->res = NULL;
 
@@ -1032,7 +1034,8 @@ ngx_http_invites_db_wait_handler(ngx_event_t *ev)
                   "invites: no database connection became free in time");
 
     ngx_http_invites_db_cancel(q);
-    ngx_http_invites_db_answer(q, NGX_HTTP_INVITES_DB_UNAVAILABLE, NULL);
+    ngx_http_invites_db_answer(q, NGX_HTTP_INVITES_DB_UNAVAILABLE, NULL,
+                               NULL);
 }
 
 
@@ -1318,10 +1321,11 @@ ngx_http_invites_db_complete(ngx_http_invites_db_conn_t *pc)
         if (res == NULL) {
             ngx_log_error(NGX_LOG_ERR, q->log, 0,
                           "invites: %s returned no result", q->stmt);
-            ngx_http_invites_db_answer(q, NGX_HTTP_INVITES_DB_ERROR, NULL);
+            ngx_http_invites_db_answer(q, NGX_HTTP_INVITES_DB_ERROR, NULL,
+                                       NULL);
 
         } else {
-            ngx_http_invites_db_answer(q, NGX_HTTP_INVITES_OK, res);
+            ngx_http_invites_db_answer(q, NGX_HTTP_INVITES_OK, res, pc);
         }
     }
 
@@ -1457,7 +1461,7 @@ ngx_http_invites_db_close(ngx_http_invites_db_conn_t *pc,
 
         if (q) {
             q->conn = NULL;
-            ngx_http_invites_db_answer(q, err, NULL);
+            ngx_http_invites_db_answer(q, err, NULL, NULL);
         }
     }
 }
@@ -1659,11 +1663,15 @@ ngx_http_invites_db_state(ngx_http_invites_db_conn_t *pc,
 }
 
 
-/* every query's answer passes here: classified, logged, counted */
+/*
+ * Every query's answer passes here: classified, logged, counted.  A server
+ * that takes no writes is said once per connection (pc, when the answer
+ * came on one), not once per request.
+ */
 
 static void
 ngx_http_invites_db_answer(ngx_http_invites_db_query_t *q,
-    ngx_http_invites_err_e err, PGresult *res)
+    ngx_http_invites_err_e err, PGresult *res, ngx_http_invites_db_conn_t *pc)
 {
     ngx_uint_t                    level;
     ngx_http_invites_db_result_t  r;
@@ -1711,7 +1719,7 @@ ngx_http_invites_db_answer(ngx_http_invites_db_query_t *q,
                                    1);
         break;
 
-    case NGX_HTTP_INVITES_DB_READ_ONLY:
+    case NGX_HTTP_INVITES_DB_NO_WRITES:
         ngx_http_invites_db_report(q->db, NGX_HTTP_INVITES_DB_EV_READ_ONLY, 1);
         break;
 
@@ -1720,7 +1728,19 @@ ngx_http_invites_db_answer(ngx_http_invites_db_query_t *q,
         break;
     }
 
-    if (err == NGX_HTTP_INVITES_OK && r.kind > NGX_HTTP_INVITES_DB_NONE) {
+    if (r.kind == NGX_HTTP_INVITES_DB_NO_WRITES) {
+
+        if (pc && !pc->read_only) {
+            pc->read_only = 1;
+            ngx_log_error(NGX_LOG_WARN, q->log, 0,
+                          "invites: the database accepts no writes on this "
+                          "connection: %s",
+                          ngx_http_invites_db_result_error(res));
+        }
+
+    } else if (err == NGX_HTTP_INVITES_OK
+               && r.kind > NGX_HTTP_INVITES_DB_NONE)
+    {
         /* a key taken is the caller's to handle; the rest are faults */
         level = (r.kind == NGX_HTTP_INVITES_DB_CONFLICT) ? NGX_LOG_INFO
                                                          : NGX_LOG_ERR;
@@ -1772,7 +1792,7 @@ ngx_http_invites_db_classify(PGresult *res)
     }
 
     if (ngx_strcmp(state, "25006") == 0) {
-        return NGX_HTTP_INVITES_DB_READ_ONLY;
+        return NGX_HTTP_INVITES_DB_NO_WRITES;
     }
 
     if (ngx_strncmp(state, "08", 2) == 0) {
@@ -1844,6 +1864,9 @@ ngx_http_invites_db_err(ngx_http_invites_db_kind_e kind)
 
     case NGX_HTTP_INVITES_DB_LOST:
         return NGX_HTTP_INVITES_DB_UNAVAILABLE;
+
+    case NGX_HTTP_INVITES_DB_NO_WRITES:
+        return NGX_HTTP_INVITES_DB_READ_ONLY;
 
     default:
         return NGX_HTTP_INVITES_DB_ERROR;

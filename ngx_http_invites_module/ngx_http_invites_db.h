@@ -47,7 +47,7 @@ typedef enum {
     NGX_HTTP_INVITES_DB_CONFLICT,           /* a unique key was taken */
     NGX_HTTP_INVITES_DB_TIMED_OUT,
     NGX_HTTP_INVITES_DB_LOST,               /* no connection */
-    NGX_HTTP_INVITES_DB_READ_ONLY,          /* a standby, or read-only */
+    NGX_HTTP_INVITES_DB_NO_WRITES,          /* a standby, or read-only */
     NGX_HTTP_INVITES_DB_FAILED              /* any other error */
 } ngx_http_invites_db_kind_e;
 

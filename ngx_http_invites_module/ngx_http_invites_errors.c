@@ -115,7 +115,12 @@ static const ngx_http_invites_error_t  ngx_http_invites_errors[] = {
                          "Bad Request"),
     ngx_http_invites_err(400, "BAD_REQUEST",
                          "Field page_token is not a page token of this list",
-                         "Bad Request")
+                         "Bad Request"),
+    ngx_http_invites_err(401, "UNAUTHORIZED", "No tenant for the request",
+                         "Unauthorized"),
+    ngx_http_invites_err(503, "DB_READ_ONLY",
+                         "The database accepts no writes now",
+                         "Service Unavailable")
 };
 
 

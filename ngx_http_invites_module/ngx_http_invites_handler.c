@@ -50,7 +50,7 @@ static ngx_int_t ngx_http_invites_key_tenant(ngx_http_request_t *r,
     ngx_http_invites_ctx_t *ctx, ngx_str_t *tenant,
     ngx_http_invites_err_e *err);
 static ngx_int_t ngx_http_invites_tenant(ngx_http_request_t *r,
-    ngx_str_t *tenant);
+    ngx_str_t *tenant, ngx_http_invites_err_e *err);
 static ngx_int_t ngx_http_invites_start(ngx_http_request_t *r,
     ngx_http_invites_ctx_t *ctx);
 static ngx_int_t ngx_http_invites_send_query(ngx_http_request_t *r,
@@ -306,7 +306,6 @@ static ngx_int_t
 ngx_http_invites_authenticate(ngx_http_request_t *r,
     ngx_http_invites_ctx_t *ctx, ngx_http_invites_err_e *err)
 {
-    ngx_int_t                     rc;
     ngx_str_t                     tenant;
     ngx_http_invites_loc_conf_t  *ilcf;
 
@@ -314,16 +313,7 @@ ngx_http_invites_authenticate(ngx_http_request_t *r,
 
     if (ilcf->auth == NGX_HTTP_INVITES_AUTH_OFF) {
 
-        rc = ngx_http_invites_tenant(r, &ctx->tenant);
-
-        if (rc == NGX_DECLINED) {
-            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                          "invites: the tenant is not valid UTF-8 or longer "
-                          "than %d bytes", NGX_HTTP_INVITES_MAX_TENANT);
-            *err = NGX_HTTP_INVITES_BAD_TENANT;
-        }
-
-        return rc;
+        return ngx_http_invites_tenant(r, &ctx->tenant, err);
     }
 
     if (ngx_http_invites_auth_key(r, &ctx->auth) != NGX_OK) {
@@ -412,8 +402,16 @@ ngx_http_invites_key_tenant(ngx_http_request_t *r,
 }
 
 
+/*
+ * The tenant of invites_tenant: NGX_OK, or NGX_DECLINED with the error.
+ * Variables that come out empty name no tenant: the request is refused
+ * rather than run as the empty tenant, which a constant "" (or no
+ * invites_tenant) still is.
+ */
+
 static ngx_int_t
-ngx_http_invites_tenant(ngx_http_request_t *r, ngx_str_t *tenant)
+ngx_http_invites_tenant(ngx_http_request_t *r, ngx_str_t *tenant,
+    ngx_http_invites_err_e *err)
 {
     u_char                       *p;
     ngx_http_invites_loc_conf_t  *ilcf;
@@ -430,8 +428,16 @@ ngx_http_invites_tenant(ngx_http_request_t *r, ngx_str_t *tenant)
         return NGX_ERROR;
     }
 
-    if (tenant->len > NGX_HTTP_INVITES_MAX_TENANT) {
+    if (tenant->len == 0 && ilcf->tenant->lengths != NULL) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "invites: invites_tenant \"%V\" is empty for the "
+                      "request", &ilcf->tenant->value);
+        *err = NGX_HTTP_INVITES_NO_TENANT;
         return NGX_DECLINED;
+    }
+
+    if (tenant->len > NGX_HTTP_INVITES_MAX_TENANT) {
+        goto invalid;
     }
 
     p = tenant->data;
@@ -439,7 +445,7 @@ ngx_http_invites_tenant(ngx_http_request_t *r, ngx_str_t *tenant)
     while (p < tenant->data + tenant->len) {
 
         if (*p == '\0') {
-            return NGX_DECLINED;
+            goto invalid;
         }
 
         if (*p < 0x80) {
@@ -448,11 +454,21 @@ ngx_http_invites_tenant(ngx_http_request_t *r, ngx_str_t *tenant)
         }
 
         if (ngx_utf8_decode(&p, tenant->data + tenant->len - p) > 0x10ffff) {
-            return NGX_DECLINED;
+            goto invalid;
         }
     }
 
     return NGX_OK;
+
+invalid:
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "invites: the tenant is not valid UTF-8 or longer than %d "
+                  "bytes", NGX_HTTP_INVITES_MAX_TENANT);
+
+    *err = NGX_HTTP_INVITES_BAD_TENANT;
+
+    return NGX_DECLINED;
 }
 
 
@@ -755,8 +771,10 @@ ngx_http_invites_send_error(ngx_http_request_t *r, ngx_http_invites_err_e err)
 
     e = ngx_http_invites_error(err);
 
+    /* a missing key asks for one; a missing tenant is not the client's */
+
     if (e->status == NGX_HTTP_NOT_ALLOWED
-        || e->status == NGX_HTTP_UNAUTHORIZED)
+        || err == NGX_HTTP_INVITES_UNAUTHORIZED)
     {
         h = ngx_list_push(&r->headers_out.headers);
         if (h == NULL) {

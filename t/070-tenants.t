@@ -1,5 +1,7 @@
 # Tenants (invites_tenant $http_x_tenant): no tenant ever sees, lists or
-# deletes another's invites; the tenant is stored in its own column.
+# deletes another's invites; the tenant is stored in its own column; a
+# request whose variables name no tenant is refused (401), while a constant
+# invites_tenant "" is the empty tenant, as no invites_tenant is.
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Invites::Test;
@@ -14,19 +16,31 @@ plan 'no_plan';
 run_tests();
 
 # ---- imperative: ids across tenants, and the tenant column
-start_nginx("    location /invites/Invites/ { invites_api; }\n");
+start_nginx(<<'CONF');
+    location /invites/Invites/ { invites_api; }
+    location /empty/Invites/ { invites_api; invites_tenant ""; }
+CONF
 
 sub create_as {
-    my ($tenant, $group, $email) = @_;
-    return http('POST', '/invites/Invites/Create',
+    my ($tenant, $group, $email, $path) = @_;
+    return http('POST', ($path // '/invites') . '/Invites/Create',
                 qq{{"group_id":"$group","email":"$email"}},
                 headers => defined $tenant ? ["X-Tenant: $tenant"] : []);
 }
 
+my $refused = create_as(undef, 'both', 'both@example.com');
+is($refused->{status}, 401, 'without the header, $http_x_tenant names no tenant: 401');
+json_is($refused->{body},
+        '{"id":"UNAUTHORIZED","code":401,"detail":"No tenant for the request","status":"Unauthorized"}',
+        'UNAUTHORIZED, "No tenant for the request"');
+ok(!exists $refused->{headers}{'www-authenticate'}, 'and no WWW-Authenticate: no key would help');
+is(create_as('', 'both', 'both@example.com')->{status}, 401, 'an empty X-Tenant: 401 too');
+is(psql("SELECT count(*) FROM invites WHERE group_id = 'both'"), 0, 'and nothing was stored');
+
 my $ia = create_as('a', 'both', 'both@example.com')->{json}{invite} // {};
 my $ib = create_as('b', 'both', 'both@example.com')->{json}{invite} // {};
-my $in = create_as(undef, 'both', 'both@example.com')->{json}{invite} // {};
-ok($ia->{id} && $ib->{id} && $in->{id}, 'same group and email created under a, b and no tenant');
+my $in = create_as(undef, 'both', 'both@example.com', '/empty')->{json}{invite} // {};
+ok($ia->{id} && $ib->{id} && $in->{id}, 'same group and email created under a, b and the constant ""');
 my %distinct = map { ($_->{id} // '') => 1 } $ia, $ib, $in;
 ok(!exists $distinct{''} && keys %distinct == 3,
    'same group and email under different tenants are distinct invites (different ids)');
@@ -41,7 +55,7 @@ is(psql("SELECT tenant FROM invites WHERE id = '" . ($ia->{id} // $none) . "'"),
 is(psql("SELECT tenant FROM invites WHERE id = '" . ($ib->{id} // $none) . "'"), 'b',
    'the tenant column of the invite created with X-Tenant: b is "b"');
 is(psql("SELECT tenant = '' FROM invites WHERE id = '" . ($in->{id} // $none) . "'"), 't',
-   'the tenant column of the invite created without the header is ""');
+   'the tenant column of the invite created where invites_tenant is "" is ""');
 
 my $l = http('POST', '/invites/Invites/List', '{"group_id":"both"}', headers => ['X-Tenant: b']);
 is_deeply($l->{json}, {invites => [$ib]}, 'tenant b lists only its own invite of the group');
@@ -165,8 +179,11 @@ X-Tenant: a
 
 
 
-=== TEST 9: no header is tenant "", its own tenant: it sees neither a's nor b's invites
+=== TEST 9: where invites_tenant is "", the tenant is "": it sees neither a's nor b's invites
+--- config
+    location /invites/Invites/ { invites_api; invites_tenant ""; }
 --- more_headers
+X-Tenant: a
 --- request eval
 ["POST /invites/Invites/Read\n{\"id\":\"a0000000-0000-4000-8000-000000000001\"}",
  "POST /invites/Invites/Read\n{\"code\":\"70000002\"}",
@@ -185,6 +202,8 @@ X-Tenant: a
 
 
 === TEST 10: tenants a and b cannot see tenant ""'s invite
+--- config
+    location /invites/Invites/ { invites_api; }
 --- request eval
 ["POST /invites/Invites/Read\n{\"id\":\"c0000000-0000-4000-8000-000000000001\"}",
  "POST /invites/Invites/Read\n{\"id\":\"c0000000-0000-4000-8000-000000000001\"}"]
@@ -232,9 +251,36 @@ POST /invites/Invites/Create
 
 
 
-=== TEST 14: the rejected tenants stored nothing
+=== TEST 14: the rejected tenants stored nothing, not even as tenant ""
+--- config
+    location /invites/Invites/ { invites_api; invites_tenant ""; }
 --- request
 POST /invites/Invites/List
 {"group_id":"g"}
 --- response_body chomp
 {"invites":[]}
+
+
+
+=== TEST 15: no header reads nothing, not even tenant ""'s invites: 401
+--- config
+    location /invites/Invites/ { invites_api; }
+--- more_headers
+--- request eval
+["POST /invites/Invites/Read\n{\"code\":\"70000001\"}",
+ "POST /invites/Invites/List\n{\"group_id\":\"tg\"}",
+ "POST /invites/Invites/Delete\n{\"id\":\"c0000000-0000-4000-8000-000000000001\"}"]
+--- error_code eval
+[401, 401, 401]
+--- response_body_json eval
+[({id => 'UNAUTHORIZED', code => 401, detail => 'No tenant for the request', status => 'Unauthorized'}) x 3]
+
+
+
+=== TEST 16: tenant ""'s invite survived the refused Delete
+--- config
+    location /invites/Invites/ { invites_api; invites_tenant ""; }
+--- request
+POST /invites/Invites/Read
+{"id":"c0000000-0000-4000-8000-000000000001"}
+--- error_code: 200
