@@ -49,6 +49,11 @@ BAD_JSON {}{}
 BAD_JSON {}-0
 BAD_JSON {}123
 BAD_JSON {} 1
+BAD_JSON {}0
+BAD_JSON {} 7
+BAD_JSON {}-1
+BAD_JSON {}1e5
+BAD_JSON {"code":"12345678"} 7
 BAD_JSON {}"}
 BAD_JSON {}tru
 BAD_JSON {"a":{}}1
