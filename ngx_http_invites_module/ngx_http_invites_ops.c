@@ -79,6 +79,7 @@ static ngx_int_t ngx_http_invites_revoke_unchanged(ngx_str_t *status,
 static ngx_int_t ngx_http_invites_op_unchanged(ngx_http_invites_op_t *op,
     ngx_http_invites_db_result_t *res, ngx_log_t *log,
     ngx_http_invites_answer_t *answer);
+static ngx_uint_t ngx_http_invites_op_stale(ngx_str_t *status);
 static ngx_int_t ngx_http_invites_op_none(ngx_http_invites_op_t *op,
     ngx_log_t *log, ngx_http_invites_answer_t *answer);
 static ngx_int_t ngx_http_invites_op_again(ngx_http_invites_op_t *op,
@@ -106,24 +107,25 @@ static ngx_int_t ngx_http_invites_random(u_char *buf, size_t len);
 static const ngx_http_invites_op_desc_t  ngx_http_invites_ops[] = {
 
     { ngx_string("create"), ngx_http_invites_op_create,
-      NGX_HTTP_INVITES_NONE_AGAIN, NGX_HTTP_INVITES_SHAPE_INVITE, NULL },
+      NGX_HTTP_INVITES_NONE_AGAIN, NGX_HTTP_INVITES_SHAPE_INVITE, NULL, 1 },
 
     { ngx_string("read"), ngx_http_invites_op_read,
-      NGX_HTTP_INVITES_NONE_NOT_FOUND, NGX_HTTP_INVITES_SHAPE_INVITE, NULL },
+      NGX_HTTP_INVITES_NONE_NOT_FOUND, NGX_HTTP_INVITES_SHAPE_INVITE, NULL,
+      0 },
 
     { ngx_string("list"), ngx_http_invites_op_list,
-      NGX_HTTP_INVITES_NONE_ANSWER, NGX_HTTP_INVITES_SHAPE_LIST, NULL },
+      NGX_HTTP_INVITES_NONE_ANSWER, NGX_HTTP_INVITES_SHAPE_LIST, NULL, 0 },
 
     { ngx_string("delete"), ngx_http_invites_op_delete,
-      NGX_HTTP_INVITES_NONE_ANSWER, NGX_HTTP_INVITES_SHAPE_EMPTY, NULL },
+      NGX_HTTP_INVITES_NONE_ANSWER, NGX_HTTP_INVITES_SHAPE_EMPTY, NULL, 0 },
 
     { ngx_string("redeem"), ngx_http_invites_op_redeem,
       NGX_HTTP_INVITES_NONE_NOT_FOUND, NGX_HTTP_INVITES_SHAPE_INVITE,
-      ngx_http_invites_redeem_unchanged },
+      ngx_http_invites_redeem_unchanged, 0 },
 
     { ngx_string("revoke"), ngx_http_invites_op_revoke,
       NGX_HTTP_INVITES_NONE_NOT_FOUND, NGX_HTTP_INVITES_SHAPE_INVITE,
-      ngx_http_invites_revoke_unchanged }
+      ngx_http_invites_revoke_unchanged, 0 }
 };
 
 
@@ -891,6 +893,16 @@ ngx_http_invites_op_rows(ngx_http_invites_op_t *op,
         return ngx_http_invites_op_unchanged(op, res, log, answer);
     }
 
+    if (op->desc->renews
+        && ngx_http_invites_op_stale(&inv[0].value[NGX_HTTP_INVITES_F_STATUS]))
+    {
+        /*
+         * A renewable invite the statement did not renew: a concurrent
+         * Create renewed it after this statement's snapshot.
+         */
+        return ngx_http_invites_op_again(op, log, answer);
+    }
+
     if (n < res->nrows
         && ngx_http_invites_op_next_token(op, &inv[n - 1], pool,
                                           &answer->next)
@@ -934,6 +946,16 @@ ngx_http_invites_op_unchanged(ngx_http_invites_op_t *op,
     default:
         return NGX_OK;
     }
+}
+
+
+/* a status a renewing statement leaves to no row: revoked or expired */
+
+static ngx_uint_t
+ngx_http_invites_op_stale(ngx_str_t *status)
+{
+    return status->len > 0
+           && (status->data[0] == 'r' || status->data[0] == 'e');
 }
 
 

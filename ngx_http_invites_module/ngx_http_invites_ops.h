@@ -82,6 +82,7 @@ typedef struct {
     ngx_http_invites_none_e       none;
     ngx_http_invites_shape_e      shape;
     ngx_http_invites_unchanged_pt unchanged; /* NULL: no such column */
+    unsigned                      renews:1;  /* renews revoked, expired */
 } ngx_http_invites_op_desc_t;
 
 

@@ -5,6 +5,7 @@
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Invites::Test;
+use Time::HiRes qw(sleep);
 
 plan 'no_plan';
 
@@ -113,6 +114,28 @@ is($ri->{status}, 'pending', 'pending again, with');
 $secs = psql(qq{SELECT round(extract(epoch FROM expires_at - now())) FROM invites WHERE id = '$first->{id}'});
 ok($secs > 2 * 86400 - 60 && $secs <= 2 * 86400, 'a new expiry from now');
 is_deeply($ri->{metadata}, {v => 3}, 'the metadata kept when not given');
+
+# ---- a Create racing another renewal of the same revoked invite: a psql
+# session renews it and holds its transaction open while the module's
+# Create starts (its snapshot sees the invite revoked) and waits for the
+# row; once the session commits, the Create answers the renewed invite,
+# not the revoked row of its snapshot
+my $cr = call('/invites/Invites/Create', '{"group_id":"race","email":"race@example.com"}')->{json}{invite};
+call('/invites/Invites/Revoke', qq{{"id":"$cr->{id}"}});
+open(my $held, '|-', 'psql', '-qX', '-d', pg_conninfo()) or die "psql: $!";
+select((select($held), $| = 1)[0]);
+print $held "BEGIN;\nUPDATE invites SET status = 'pending', revoked_at = NULL, code = '77777777' WHERE group_id = 'race';\n";
+sleep 0.5;
+my $h = http_start('POST', '/invites/Invites/Create', '{"group_id":"race","email":"race@example.com"}',
+                   timeout => slow(10));
+sleep 0.5;
+print $held "COMMIT;\n";
+close $held;
+my $raced = http_end($h);
+is($raced->{status}, 200, 'a Create that raced another renewal: 200');
+is($raced->{json}{invite}{status}, 'pending', 'it answers the invite pending, as renewed');
+is($raced->{json}{invite}{code}, '77777777', 'with the code the other renewal gave it');
+is($raced->{json}{invite}{id}, $cr->{id}, 'the same invite');
 
 my $red = call('/invites/Invites/Redeem', qq{{"code":"$ri->{code}"}});
 is($red->{json}{invite}{status}, 'accepted', 'redeemed');
