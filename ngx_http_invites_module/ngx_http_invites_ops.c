@@ -72,6 +72,9 @@ static ngx_http_invites_err_e ngx_http_invites_op_redeem(
     ngx_http_invites_op_t *op, ngx_http_invites_req_t *req);
 static ngx_http_invites_err_e ngx_http_invites_op_revoke(
     ngx_http_invites_op_t *op, ngx_http_invites_req_t *req);
+static ngx_http_invites_err_e ngx_http_invites_op_by_id(
+    ngx_http_invites_op_t *op, ngx_http_invites_req_t *req,
+    ngx_http_invites_stmt_e stmt, ngx_http_invites_err_e none);
 static ngx_int_t ngx_http_invites_redeem_unchanged(ngx_str_t *status,
     ngx_http_invites_err_e *err);
 static ngx_int_t ngx_http_invites_revoke_unchanged(ngx_str_t *status,
@@ -545,25 +548,9 @@ static ngx_http_invites_err_e
 ngx_http_invites_op_delete(ngx_http_invites_op_t *op,
     ngx_http_invites_req_t *req)
 {
-    ngx_http_invites_field_t  *id;
-
-    id = &req->field[NGX_HTTP_INVITES_F_ID];
-
-    if (!id->present) {
-        return NGX_HTTP_INVITES_MISSING_ID;
-    }
-
-    if (ngx_http_invites_uuid_valid(id->data, id->len) != NGX_OK) {
-        /* deleting what cannot exist succeeds, as deleting twice does */
-        op->direct = 1;
-        op->direct_err = NGX_HTTP_INVITES_OK;
-        return NGX_HTTP_INVITES_OK;
-    }
-
-    op->stmt = &ngx_http_invites_stmts[NGX_HTTP_INVITES_STMT_DELETE];
-    ngx_http_invites_op_field(op, id);
-
-    return NGX_HTTP_INVITES_OK;
+    /* deleting what cannot exist succeeds, as deleting twice does */
+    return ngx_http_invites_op_by_id(op, req, NGX_HTTP_INVITES_STMT_DELETE,
+                                     NGX_HTTP_INVITES_OK);
 }
 
 
@@ -623,6 +610,21 @@ static ngx_http_invites_err_e
 ngx_http_invites_op_revoke(ngx_http_invites_op_t *op,
     ngx_http_invites_req_t *req)
 {
+    return ngx_http_invites_op_by_id(op, req, NGX_HTTP_INVITES_STMT_REVOKE,
+                                     NGX_HTTP_INVITES_NOT_FOUND);
+}
+
+
+/*
+ * An operation on the invite of a required id: an id that is no UUID names
+ * no invite, and is answered "none" without asking the database.
+ */
+
+static ngx_http_invites_err_e
+ngx_http_invites_op_by_id(ngx_http_invites_op_t *op,
+    ngx_http_invites_req_t *req, ngx_http_invites_stmt_e stmt,
+    ngx_http_invites_err_e none)
+{
     ngx_http_invites_field_t  *id;
 
     id = &req->field[NGX_HTTP_INVITES_F_ID];
@@ -633,11 +635,11 @@ ngx_http_invites_op_revoke(ngx_http_invites_op_t *op,
 
     if (ngx_http_invites_uuid_valid(id->data, id->len) != NGX_OK) {
         op->direct = 1;
-        op->direct_err = NGX_HTTP_INVITES_NOT_FOUND;
+        op->direct_err = none;
         return NGX_HTTP_INVITES_OK;
     }
 
-    op->stmt = &ngx_http_invites_stmts[NGX_HTTP_INVITES_STMT_REVOKE];
+    op->stmt = &ngx_http_invites_stmts[stmt];
     ngx_http_invites_op_field(op, id);
 
     return NGX_HTTP_INVITES_OK;
