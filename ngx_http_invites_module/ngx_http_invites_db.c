@@ -235,7 +235,7 @@ ngx_http_invites_db_send(ngx_http_invites_db_t *db,
 
     q->db = db;
     q->conn = NULL;
-    q->retried = 0;
+    q->retries = 0;
 
     if (db->nopen == 0 && ngx_http_invites_db_in_backoff(db)) {
         ngx_http_invites_db_report(db, NGX_HTTP_INVITES_DB_EV_UNAVAILABLE, 1);
@@ -1500,7 +1500,10 @@ ngx_http_invites_db_fail(ngx_http_invites_db_conn_t *pc,
      * A connection may have died while idle, unnoticed (a server restart,
      * pg_terminate_backend()): its queries run once more on another
      * connection, whatever the dying server said.  All the statements are
-     * idempotent.  The other idle connections likely died the same way.
+     * idempotent (but Redeem, "once").  The other idle connections likely
+     * died the same way, some still unnoticed by the sweep (a terminated
+     * backend closes its socket a moment later): a query runs again at
+     * most once per connection of the pool, so that it reaches a live one.
      */
 
     if (pc->state == NGX_HTTP_INVITES_DB_BUSY) {
@@ -1511,7 +1514,7 @@ ngx_http_invites_db_fail(ngx_http_invites_db_conn_t *pc,
             slot = ngx_http_invites_db_slot(pc, k - 1);
             q = slot->q;
 
-            if (q == NULL || q->retried || q->once) {
+            if (q == NULL || q->retries >= db->size || q->once) {
                 continue;
             }
 
@@ -1521,7 +1524,7 @@ ngx_http_invites_db_fail(ngx_http_invites_db_conn_t *pc,
 
             slot->q = NULL;
             q->conn = NULL;
-            q->retried = 1;
+            q->retries++;
 
             ngx_queue_insert_head(&db->waiting, &q->queue);
             db->nwaiting++;

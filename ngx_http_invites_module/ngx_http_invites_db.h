@@ -110,7 +110,7 @@ struct ngx_http_invites_db_query_s {
     ngx_http_invites_db_conn_t      *conn;
     ngx_queue_t                      queue;
     ngx_event_t                      wait;
-    unsigned                         retried:1;
+    ngx_uint_t                       retries;
 };
 
 
